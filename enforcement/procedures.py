@@ -1,0 +1,185 @@
+"""Procedure parameter sets: one TOML file per authority and procedure in `procedures/`.
+
+The workflows read these parameters instead of hard-coding any period, cap or reminder, so
+adding an authority is adding a file. Files are validated on load with errors that name the
+file and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from enforcement.calendars import Calendar, CalendarError, get_calendar
+from enforcement.periods import Period, PeriodError, parse_period
+from enforcement.timelimits import RULE_SETS, RuleSet
+
+PROCEDURES_DIR = Path(os.environ.get(
+    "ENFORCE_PROCEDURES_DIR", Path(__file__).resolve().parent.parent / "procedures"))
+
+
+class ProcedureError(ValueError):
+    """A missing or malformed procedure file; the message names the file and field."""
+
+
+def _period(v: Any) -> str:
+    try:
+        return parse_period(v).text
+    except PeriodError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CalendarParams(_Strict):
+    country: str
+    subdivision: str | None = None
+    timezone: str | None = None
+
+
+class Periods(_Strict):
+    """Every period of the procedure, as period text ("2 months")."""
+
+    complainant_progress: str = Field(description="complainant may go to court if not informed")
+    information_response: str = Field(description="default answer period of a request")
+    formal_notice_compliance: str = Field(description="default compliance period of a notice")
+    formal_notice_minimum: str = Field(description="shortest compliance period allowed")
+    report_observations: str
+    reply_observations: str
+    hearing_minimum_notice: str
+    appeal: str
+    appeal_abroad_extension: str | None = None
+    liquidation_observations: str
+    sanction_decision_limit: str | None = Field(
+        default=None, description="latest decision after the report (UK: 6 months)")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _valid(cls, v: Any) -> Any:
+        return None if v is None else _period(v)
+
+
+class Reminders(_Strict):
+    offsets_days: list[int] = Field(default_factory=lambda: [14, 3])
+
+    @field_validator("offsets_days")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(x <= 0 for x in v):
+            raise ValueError("reminder offsets are days before the deadline, each at least 1")
+        return sorted(set(v), reverse=True)
+
+
+class Caps(_Strict):
+    """Sanction ceilings: the higher of a fixed amount and a share of worldwide turnover."""
+
+    fine_max: int = Field(gt=0)
+    fine_turnover_pct: float = Field(ge=0, le=100)
+    fine_lower_max: int | None = Field(default=None, gt=0)
+    fine_lower_turnover_pct: float | None = Field(default=None, ge=0, le=100)
+    penalty_per_day_max: int = Field(gt=0)
+
+    def fine_cap(self, annual_turnover: int | None, lower_tier: bool = False) -> int:
+        fixed, pct = self.fine_max, self.fine_turnover_pct
+        if lower_tier and self.fine_lower_max is not None:
+            fixed, pct = self.fine_lower_max, self.fine_lower_turnover_pct or 0.0
+        if annual_turnover:
+            return max(fixed, int(annual_turnover * pct / 100))
+        return fixed
+
+
+class Procedure(_Strict):
+    name: str
+    title: str
+    authority: str
+    country: str
+    currency: str = "EUR"
+    rules: str
+    calendar: CalendarParams
+    periods: Periods
+    reminders: Reminders = Field(default_factory=Reminders)
+    caps: Caps
+    refer_on_compliance_expiry: bool = True
+    formal_notice_max_extensions: int = Field(default=1, ge=0)
+    sources: list[str] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, v: str) -> str:
+        if v not in RULE_SETS:
+            raise ValueError(f"unknown rule set {v!r}; accepted: {', '.join(RULE_SETS)}")
+        return v
+
+    @property
+    def rule_set(self) -> RuleSet:
+        return RULE_SETS[self.rules]
+
+    @property
+    def cal(self) -> Calendar:
+        c = self.calendar
+        return get_calendar(c.country, c.subdivision, c.timezone)
+
+    def period(self, name: str) -> Period:
+        text = getattr(self.periods, name)
+        if text is None:
+            raise ProcedureError(f"procedure {self.name!r} has no period {name!r}")
+        return parse_period(text)
+
+
+def _format_validation(path: Path, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return f"{path.name}: " + "; ".join(parts)
+
+
+def load_procedure_file(path: Path) -> Procedure:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProcedureError(f"{path.name}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ProcedureError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        proc = Procedure.model_validate(data)
+    except ValidationError as exc:
+        raise ProcedureError(_format_validation(path, exc)) from None
+    if proc.name != path.stem:
+        raise ProcedureError(f"{path.name}: name: {proc.name!r} must match the file name "
+                             f"{path.stem!r}")
+    try:
+        proc.cal  # noqa: B018 - validates country, subdivision and time zone now
+    except CalendarError as exc:
+        raise ProcedureError(f"{path.name}: calendar: {exc}") from None
+    return proc
+
+
+@lru_cache(maxsize=1)
+def _all(directory: str) -> dict[str, Procedure]:
+    found = {}
+    for path in sorted(Path(directory).glob("*.toml")):
+        proc = load_procedure_file(path)
+        found[proc.name] = proc
+    return found
+
+
+def all_procedures(directory: Path | None = None) -> dict[str, Procedure]:
+    return _all(str(directory or PROCEDURES_DIR))
+
+
+def get_procedure(name: str, directory: Path | None = None) -> Procedure:
+    procs = all_procedures(directory)
+    try:
+        return procs[name]
+    except KeyError:
+        raise ProcedureError(
+            f"unknown procedure {name!r}; available: {', '.join(procs) or 'none'}") from None

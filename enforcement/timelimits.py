@@ -1,0 +1,343 @@
+"""The time-limit core: a legal deadline computed the way a court would, with its reasons.
+
+Pure: dates in, deadline with explanation out. No clock reads, no I/O, no Temporal. The
+workflows, the CLI, the simulator and the API all call these functions; nothing else in the
+engine computes a date.
+
+Rules (domain.md section 3; CPC art. 640-642; Reg. 1182/71 art. 3):
+- the day of the triggering event is not counted;
+- months and years end on the day with the same number, or the last day of a shorter month;
+  months are applied before days;
+- a period (not in hours) whose last day is a Saturday, Sunday or public holiday ends on the
+  next working day;
+- Reg. 1182/71 only: a period of two days or more includes at least two working days;
+- a deadline expires at 24:00 of its last day in the calendar's time zone.
+"""
+
+from __future__ import annotations
+
+import calendar as _cal
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from enforcement.calendars import Calendar, day_name
+from enforcement.periods import Period, parse_period
+
+NOON = time(12, 0)
+
+
+class TimeLimitError(ValueError):
+    """Input the core cannot compute from; the message says what is accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """The counting rules a procedure's periods follow, with the citations shown to users."""
+
+    name: str
+    title: str
+    cite_start: str
+    cite_months: str
+    cite_roll: str
+    min_two_working_days: bool
+    cite_two_days: str = ""
+
+
+RULE_SETS: dict[str, RuleSet] = {
+    "fr-cpc": RuleSet(
+        "fr-cpc", "French Code of civil procedure", "CPC art. 641", "CPC art. 641",
+        "CPC art. 642", False),
+    "eu-1182-71": RuleSet(
+        "eu-1182-71", "Regulation (EEC, Euratom) No 1182/71", "Reg. 1182/71 art. 3(1)",
+        "Reg. 1182/71 art. 3(2)(c)", "Reg. 1182/71 art. 3(4)", True, "Reg. 1182/71 art. 3(5)"),
+    "uk-tribunal": RuleSet(
+        "uk-tribunal", "UK tribunal procedure rules", "GRC Rules r. 12",
+        "Interpretation Act 1978 and GRC Rules r. 12", "GRC Rules r. 12(2)", False),
+}
+
+
+def get_rules(name: str) -> RuleSet:
+    try:
+        return RULE_SETS[name]
+    except KeyError:
+        raise TimeLimitError(
+            f"unknown rule set {name!r}; accepted: {', '.join(RULE_SETS)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A computed deadline. `due` is a date, or an aware date-time for periods in hours."""
+
+    trigger: date | datetime
+    period: str
+    raw_end: date | datetime
+    due: date | datetime
+    expires_at: datetime
+    explanation: tuple[str, ...]
+    rules: str
+    calendar: str
+
+    @property
+    def due_date(self) -> date:
+        return self.due.date() if isinstance(self.due, datetime) else self.due
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trigger": self.trigger.isoformat(),
+            "period": self.period,
+            "due": self.due.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "explanation": list(self.explanation),
+        }
+
+
+def add_months(d: date, months: int) -> tuple[date, bool]:
+    """Same day number `months` later; clamped to the month's last day (True if clamped)."""
+    m0 = d.month - 1 + months
+    y, m = d.year + m0 // 12, m0 % 12 + 1
+    last = _cal.monthrange(y, m)[1]
+    if d.day > last:
+        return date(y, m, last), True
+    return date(y, m, d.day), False
+
+
+def end_of_day(d: date, cal: Calendar) -> datetime:
+    """24:00 of `d` in the calendar's zone, i.e. 00:00 of the next day there."""
+    return datetime.combine(d + timedelta(days=1), time(0), tzinfo=cal.tz)
+
+
+def local_date(moment: date | datetime, cal: Calendar) -> date:
+    """The calendar day of `moment` in the jurisdiction's zone (a bare date is itself)."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            return moment.date()
+        return moment.astimezone(cal.tz).date()
+    return moment
+
+
+def as_instant(moment: date | datetime, cal: Calendar) -> datetime:
+    """An aware instant: a bare date is noon there, a naive date-time is local there."""
+    if isinstance(moment, datetime):
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=cal.tz)
+    return datetime.combine(moment, NOON, tzinfo=cal.tz)
+
+
+def _roll(d: date, cal: Calendar, rules: RuleSet, out: list[str]) -> date:
+    """Move a last day off Saturdays, Sundays and public holidays, saying why."""
+    why = cal.why_not_working(d)
+    if why is None:
+        return d
+    reasons = [f"{d.isoformat()} is {why}"]
+    d2 = d + timedelta(days=1)
+    while (why := cal.why_not_working(d2)) is not None:
+        reasons.append(f"{d2.isoformat()} is {why}")
+        d2 += timedelta(days=1)
+    out.append(f"{'; '.join(reasons)}: the period ends on the next working day, "
+               f"{day_name(d2)} {d2.isoformat()} ({rules.cite_roll}).")
+    return d2
+
+
+def _two_working_days(start: date, due: date, cal: Calendar, rules: RuleSet,
+                      out: list[str]) -> date:
+    """Reg. 1182/71 art. 3(5): a period of two days or more includes two working days."""
+    count = 0
+    d = start + timedelta(days=1)
+    while d <= due:
+        if cal.is_working_day(d):
+            count += 1
+            if count >= 2:
+                return due
+        d += timedelta(days=1)
+    while count < 2:
+        due += timedelta(days=1)
+        if cal.is_working_day(due):
+            count += 1
+    out.append(f"A period of two days or more must include at least two working days "
+               f"({rules.cite_two_days}): it ends on {day_name(due)} {due.isoformat()}.")
+    return due
+
+
+def _expiry(due: date, cal: Calendar, out: list[str]) -> datetime:
+    exp = end_of_day(due, cal)
+    out.append(f"It expires at 24:00 on {due.isoformat()}, {cal.timezone} time "
+               f"({exp.isoformat()}).")
+    return exp
+
+
+def _span_days(start: date, p: Period, cal: Calendar, rules: RuleSet,
+               out: list[str]) -> date:
+    """Months first (same day number, clamped), then weeks and days."""
+    d = start
+    if p.total_months:
+        n = p.total_months
+        label = f"{p.years} year{'s' if p.years > 1 else ''}" if p.years and not p.months \
+            else f"{n} month{'s' if n > 1 else ''}"
+        d2, clamped = add_months(d, n)
+        if clamped:
+            out.append(f"{label} after {d.isoformat()} would be day {d.day} of "
+                       f"{d2.strftime('%B %Y')}, which does not exist: it ends on the last day "
+                       f"of that month, {d2.isoformat()} ({rules.cite_months}).")
+        else:
+            out.append(f"{label} after {d.isoformat()} is {d2.isoformat()}, the day with the "
+                       f"same number ({rules.cite_months}).")
+        d = d2
+    if p.total_days:
+        n = p.total_days
+        label = f"{p.weeks} week{'s' if p.weeks > 1 else ''}" if p.weeks and not p.days \
+            else f"{n} day{'s' if n > 1 else ''}"
+        d2 = d + timedelta(days=n)
+        out.append(f"{'Then ' if p.total_months else ''}{label} after {d.isoformat()} "
+                   f"is {d2.isoformat()}.")
+        d = d2
+    return d
+
+
+def compute_deadline(trigger: date | datetime, period: str | Period, cal: Calendar,
+                     rules: str | RuleSet = "fr-cpc") -> Deadline:
+    """The deadline `period` after `trigger` in `cal`, with the explanation of each step."""
+    p = parse_period(period)
+    rs = rules if isinstance(rules, RuleSet) else get_rules(rules)
+    out: list[str] = []
+    if p.in_hours:
+        begin = as_instant(trigger, cal)
+        if not isinstance(trigger, datetime):
+            out.append(f"A bare date is taken as 12:00 on {trigger.isoformat()}, "
+                       f"{cal.timezone} time.")
+        end = (begin.astimezone(UTC) + timedelta(hours=p.hours)).astimezone(cal.tz)
+        out.append(f"{p.text} from {begin.isoformat()} runs to {end.isoformat()} "
+                   f"({cal.timezone} time); a period in hours is counted by the clock and is "
+                   f"never extended for Saturdays, Sundays or public holidays.")
+        return Deadline(begin, p.text, end, end, end, tuple(out), rs.name, cal.key)
+
+    start: date = local_date(trigger, cal)
+    out.append(f"Period of {p.text} from {start.isoformat()} under the {rs.title}, "
+               f"{cal.label} calendar; the day of the event is not counted ({rs.cite_start}).")
+    if p.in_working_days:
+        d = start
+        left = p.working_days
+        skipped: list[str] = []
+        while left:
+            d += timedelta(days=1)
+            if cal.is_working_day(d):
+                left -= 1
+            else:
+                name = cal.holiday(d)
+                if name:
+                    skipped.append(f"{d.isoformat()} ({name})")
+        skip = f"; public holidays skipped: {', '.join(skipped)}" if skipped else ""
+        out.append(f"Counting only working days (Saturdays, Sundays and public holidays are "
+                   f"skipped), working day {p.working_days} is {day_name(d)} "
+                   f"{d.isoformat()}{skip}.")
+        raw = due = d
+    else:
+        raw = _span_days(start, p, cal, rs, out)
+        due = _roll(raw, cal, rs, out)
+        if rs.min_two_working_days and (raw - start).days >= 2:
+            due = _two_working_days(start, due, cal, rs, out)
+    exp = _expiry(due, cal, out)
+    trig: date | datetime = trigger if isinstance(trigger, datetime) else start
+    return Deadline(trig, p.text, raw, due, exp, tuple(out), rs.name, cal.key)
+
+
+def extend_deadline(previous: Deadline, cal: Calendar, *, period: str | Period | None = None,
+                    until: date | None = None, rules: str | RuleSet | None = None) -> Deadline:
+    """A deadline moved by an extension: a period counted from the previous due date, or a
+    new last day. The new date never comes before the previous one."""
+    rs = rules if isinstance(rules, RuleSet) else get_rules(rules or previous.rules)
+    if (period is None) == (until is None):
+        raise TimeLimitError("an extension takes either a period or an 'until' date, "
+                             "not both and not neither")
+    if period is not None:
+        p = parse_period(period)
+        if p.in_hours:
+            base: date | datetime = previous.due if isinstance(previous.due, datetime) \
+                else end_of_day(previous.due, cal)
+            nd = compute_deadline(base, p, cal, rs)
+            head = (f"Extended by {p.text} from the previous expiry "
+                    f"{previous.expires_at.isoformat()}.")
+            return replace(nd, explanation=(head, *nd.explanation))
+        nd = compute_deadline(previous.due_date, p, cal, rs)
+        head = (f"Extended by {p.text} from the previous due date "
+                f"{previous.due_date.isoformat()}.")
+        return replace(nd, explanation=(head, *nd.explanation))
+    assert until is not None
+    if until <= previous.due_date:
+        raise TimeLimitError(
+            f"an extension must move the deadline later: {until.isoformat()} is not after the "
+            f"current due date {previous.due_date.isoformat()}")
+    out = [f"Extended until {until.isoformat()} (previously due "
+           f"{previous.due_date.isoformat()})."]
+    due = _roll(until, cal, rs, out)
+    exp = _expiry(due, cal, out)
+    return Deadline(previous.due_date, f"until {until.isoformat()}", until, due, exp,
+                    tuple(out), rs.name, cal.key)
+
+
+def suspend_deadline(previous: Deadline, days: int, cal: Calendar, *,
+                     suspended_on: date | None = None, resumed_on: date | None = None,
+                     rules: str | RuleSet | None = None) -> Deadline:
+    """Clock stop: the days the case was suspended are added to the running period's end,
+    which is then rolled again."""
+    if days < 0:
+        raise TimeLimitError(f"a suspension cannot last {days} days")
+    if days == 0:
+        return previous
+    rs = rules if isinstance(rules, RuleSet) else get_rules(rules or previous.rules)
+    span = (f" (from {suspended_on.isoformat()} to {resumed_on.isoformat()})"
+            if suspended_on and resumed_on else "")
+    out = list(previous.explanation[:-1])  # drop the old expiry sentence
+    if isinstance(previous.raw_end, datetime):
+        end = previous.raw_end + timedelta(days=days)
+        out.append(f"The case was suspended for {days} day{'s' if days > 1 else ''}{span}: "
+                   f"the end moves to {end.isoformat()}.")
+        return Deadline(previous.trigger, previous.period, end, end, end, tuple(out),
+                        rs.name, cal.key)
+    raw = previous.raw_end + timedelta(days=days)
+    out.append(f"The case was suspended for {days} day{'s' if days > 1 else ''}{span}: those "
+               f"days are added to the period, whose last day becomes {raw.isoformat()}.")
+    due = _roll(raw, cal, rs, out)
+    exp = _expiry(due, cal, out)
+    return Deadline(previous.trigger, previous.period, raw, due, exp, tuple(out), rs.name,
+                    cal.key)
+
+
+@dataclass(frozen=True, slots=True)
+class PenaltyAccrual:
+    """Days of delay after an injunction deadline and the amount they accrue."""
+
+    days: int
+    amount_eur: int
+    explanation: tuple[str, ...]
+
+
+def penalty_accrual(injunction_due: date, rate_per_day_eur: int, until: date,
+                    *, until_reason: str = "compliance established") -> PenaltyAccrual:
+    """Each calendar day after the (rolled) injunction deadline, up to and including `until`
+    (the day compliance is established, or the liquidation cut-off), accrues the rate."""
+    if rate_per_day_eur < 0:
+        raise TimeLimitError(f"a daily penalty cannot be negative ({rate_per_day_eur})")
+    days = max(0, (until - injunction_due).days)
+    if days == 0:
+        text = (f"{until_reason.capitalize()} on {until.isoformat()}, not after the injunction "
+                f"deadline {injunction_due.isoformat()}: no penalty accrues.")
+    else:
+        first = injunction_due + timedelta(days=1)
+        text = (f"{days} day{'s' if days > 1 else ''} of delay from {first.isoformat()} to "
+                f"{until.isoformat()} inclusive ({until_reason}) at EUR {rate_per_day_eur:,} "
+                f"per day: EUR {days * rate_per_day_eur:,}.")
+    return PenaltyAccrual(days, days * rate_per_day_eur, (text,))
+
+
+
+def parse_moment(text: str) -> date | datetime:
+    """An ISO date ("2022-07-14") or date-time ("2022-07-15T18:00+02:00")."""
+    s = text.strip()
+    try:
+        if len(s) == 10:
+            return date.fromisoformat(s)
+        return datetime.fromisoformat(s)
+    except ValueError:
+        raise TimeLimitError(
+            f"{text!r} is not a date; accepted: an ISO date such as 2022-07-14 or a date-time "
+            f"such as 2022-07-15T18:00+02:00") from None
