@@ -341,3 +341,30 @@ def parse_moment(text: str) -> date | datetime:
         raise TimeLimitError(
             f"{text!r} is not a date; accepted: an ISO date such as 2022-07-14 or a date-time "
             f"such as 2022-07-15T18:00+02:00") from None
+
+
+def earliest_date(notified: date | datetime, period: str | Period, cal: Calendar,
+                  rules: str | RuleSet = "fr-cpc") -> tuple[date, tuple[str, ...]]:
+    """The first day an act may take place when it must be announced at least `period`
+    before (a hearing's minimum notice). Such a minimum is never rolled: rolling would only
+    lengthen it."""
+    p = parse_period(period)
+    rs = rules if isinstance(rules, RuleSet) else get_rules(rules)
+    if p.in_hours or p.in_working_days:
+        dl = compute_deadline(notified, p, cal, rs)
+        first = dl.due_date
+        return first, dl.explanation[:-1]
+    start = local_date(notified, cal)
+    out = [f"Minimum notice of {p.text} from {start.isoformat()} ({cal.label} calendar)."]
+    first = _span_days(start, p, cal, rs, out)
+    out.append(f"The earliest permitted date is {day_name(first)} {first.isoformat()}.")
+    return first, tuple(out)
+
+
+def deadline_from_record(trigger: str, period: str, raw_end: str, due: str, expires_at: datetime,
+                         explanation: list[str], rules: str, cal: Calendar) -> Deadline:
+    """Rebuild a core deadline from its stored record, to extend or suspend it."""
+    def _m(s: str) -> date | datetime:
+        return datetime.fromisoformat(s) if "T" in s else date.fromisoformat(s)
+    return Deadline(_m(trigger), period, _m(raw_end), _m(due), expires_at, tuple(explanation),
+                    rules, cal.key)

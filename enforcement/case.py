@@ -1,0 +1,739 @@
+"""The enforcement procedure as a pure state machine: an event or the passing of time in, the
+new case state and the effects to carry out (register rows, notifications) out.
+
+The workflows own the state and call these functions; they never decide anything else. No
+clock reads and no I/O here: `now` is always passed in (the workflow's clock), so the same
+code replays identically and simulates exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from pydantic import Field
+
+from enforcement.models import (
+    CaseInput,
+    CaseStatus,
+    DeadlineRecord,
+    Event,
+    Notification,
+    Party,
+    RegisterEntry,
+    TimelineEntry,
+)
+from enforcement.periods import Period, parse_period
+from enforcement.procedures import Procedure
+from enforcement.timelimits import (
+    Deadline,
+    compute_deadline,
+    deadline_from_record,
+    earliest_date,
+    end_of_day,
+    extend_deadline,
+    local_date,
+    penalty_accrual,
+    suspend_deadline,
+)
+
+REMINDER_TIME = time(9, 0)
+
+# Stages, in procedure order. The sanction stages run in the SanctionProcedure child workflow.
+PRE_SANCTION_STAGES = ("new", "complaint", "investigation", "formal_notice")
+SANCTION_STAGES = ("referred", "rapporteur", "report", "hearing_scheduled", "deliberation",
+                   "decided", "decision_notified", "liquidation", "liquidated")
+ANYTIME = ("case_suspended", "case_resumed", "extension_granted", "case_closed")
+ACCEPTS: dict[str, tuple[str, ...]] = {
+    "new": ("complaint_received", "investigation_opened", "formal_notice_issued",
+            "rapporteur_designated"),
+    "complaint": ("investigation_opened", "information_requested", "no_breach_found",
+                  "formal_notice_issued", "rapporteur_designated"),
+    "investigation": ("investigation_opened", "information_requested", "information_provided",
+                      "no_breach_found", "formal_notice_issued", "rapporteur_designated"),
+    "formal_notice": ("compliance_evidence_submitted", "compliance_accepted",
+                      "compliance_rejected", "information_requested", "information_provided"),
+    "referred": ("rapporteur_designated", "compliance_evidence_submitted"),
+    "rapporteur": ("report_notified", "compliance_evidence_submitted"),
+    "report": ("observations_submitted", "rapporteur_replied", "hearing_scheduled",
+               "compliance_evidence_submitted"),
+    "hearing_scheduled": ("hearing_held", "hearing_scheduled", "observations_submitted",
+                          "rapporteur_replied", "compliance_evidence_submitted"),
+    "deliberation": ("sanction_decided",),
+    "decided": ("decision_notified",),
+    "decision_notified": ("appeal_lodged", "compliance_established", "liquidation_opened"),
+    "liquidation": ("observations_submitted", "penalty_liquidated", "compliance_established",
+                    "appeal_lodged"),
+    "liquidated": ("liquidation_opened", "compliance_established", "appeal_lodged"),
+    "closed": (),
+}
+
+
+class EventRejected(ValueError):
+    """An event that does not fit the case; nothing was changed."""
+
+
+class CaseState(CaseStatus):
+    """The workflow's whole state: the public status plus what the machine needs to go on."""
+
+    complainant_ref: str | None = None
+    applied_ids: list[str] = Field(default_factory=list)
+    event_count: int = 0
+    reminders_sent: list[str] = Field(default_factory=list)
+    suspended_since: str | None = None
+    notice_extensions: int = 0
+    injunction_period: str | None = None
+    injunction_due: str | None = None
+    compliance_date: str | None = None
+    liquidation_cutoff: str | None = None
+    opened_at: datetime | None = None
+
+    def public(self) -> CaseStatus:
+        return CaseStatus.model_validate(self.model_dump(include=set(CaseStatus.model_fields)))
+
+
+@dataclass
+class Effects:
+    """What the workflow must carry out after a transition."""
+
+    register: list[RegisterEntry] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.register or self.notifications)
+
+
+def _iso(d: date | datetime) -> str:
+    return d.isoformat()
+
+
+class Machine:
+    """Applies events and time to a case state under one procedure's parameters."""
+
+    def __init__(self, state: CaseState, proc: Procedure) -> None:
+        self.s = state
+        self.p = proc
+        self.cal = proc.cal
+        self.fx = Effects()
+
+    # --- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, inp: CaseInput, proc: Procedure, now: datetime) -> Machine:
+        state = CaseState(case_id=inp.case_id, procedure=proc.name, stage="new",
+                          controller=inp.controller, subject=inp.subject,
+                          complainant_ref=inp.complainant_ref, opened_at=now)
+        m = cls(state, proc)
+        m._register("cases", "opened", now, {
+            "procedure": proc.name, "controller_name": inp.controller.name,
+            "controller_country": inp.controller.country, "subject": inp.subject,
+            "stage": "new", "status": "open"})
+        return m
+
+    def take_effects(self) -> Effects:
+        fx, self.fx = self.fx, Effects()
+        return fx
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    @property
+    def abroad(self) -> bool:
+        return self.s.controller.country != self.p.country
+
+    def _register(self, table: str, step: str, at: datetime, data: dict[str, Any]) -> None:
+        self.fx.register.append(RegisterEntry(
+            key=f"{self.s.case_id}:{step}", table=table,
+            case_id=self.s.case_id, at=at, data=data))
+
+    def _timeline(self, when: date | datetime | str, kind: str, name: str,
+                  detail: str = "") -> None:
+        self.s.timeline.append(TimelineEntry(
+            date=when if isinstance(when, str) else _iso(when),
+            kind=kind, name=name, detail=detail))
+
+    def _notify(self, step: str, parties: tuple[Party, ...], template: str, subject: str,
+                at: datetime, data: dict[str, Any] | None = None) -> None:
+        for party in parties:
+            if party == "complainant" and not self.s.complainant_ref:
+                continue
+            payload = {"case_id": self.s.case_id, "controller": self.s.controller.name,
+                       "stage": self.s.stage, "procedure": self.p.name, **(data or {})}
+            self.fx.notifications.append(Notification(
+                key=f"{self.s.case_id}:{step}:{party}", case_id=self.s.case_id, party=party,
+                template=template, subject=f"[{self.s.case_id}] {subject}", data=payload,
+                at=at))
+            self._timeline(at, "notification", template, f"to the {party.replace('_', ' ')}")
+
+    def _set_stage(self, stage: str, at: datetime) -> None:
+        self.s.stage = stage
+        self._register("cases", f"stage:{len(self.s.timeline)}:{stage}", at,
+                       {"stage": stage, "status": self.s.status})
+
+    def _close(self, outcome: str, when: date | datetime, at: datetime) -> None:
+        for rec in self.s.deadlines:
+            if rec.status == "pending":
+                self._deadline_status(rec, "cancelled", at)
+        self.s.status = "closed"
+        self.s.stage = "closed"
+        self.s.outcome = outcome
+        self._timeline(when, "outcome", "case_closed", outcome)
+        self._register("cases", "closed", at,
+                       {"stage": "closed", "status": "closed", "outcome": outcome})
+
+    # --- deadlines --------------------------------------------------------------------------
+
+    def pending(self, name: str) -> DeadlineRecord | None:
+        for rec in reversed(self.s.deadlines):
+            if rec.name == name and rec.status == "pending":
+                return rec
+        return None
+
+    def _record_deadline(self, rec: DeadlineRecord, at: datetime, step: str) -> None:
+        self._register("deadlines", f"deadline:{rec.seq}:{step}", at, {
+            "seq": rec.seq, "name": rec.name, "trigger_date": rec.trigger_date,
+            "period": rec.period, "due": rec.due, "expires_at": rec.expires_at.isoformat(),
+            "status": rec.status, "explanation": rec.explanation})
+
+    def _open_deadline(self, name: str, trigger: date | datetime, period: str | Period,
+                       at: datetime, preface: tuple[str, ...] = ()) -> DeadlineRecord:
+        dl = compute_deadline(trigger, period, self.cal, self.p.rule_set)
+        return self._add_deadline(name, dl, at, preface)
+
+    def _add_deadline(self, name: str, dl: Deadline, at: datetime,
+                      preface: tuple[str, ...] = ()) -> DeadlineRecord:
+        rec = DeadlineRecord(
+            name=name, trigger_date=_iso(dl.trigger), period=dl.period, due=_iso(dl.due),
+            expires_at=dl.expires_at, explanation=[*preface, *dl.explanation],
+            seq=len(self.s.deadlines), raw_end=_iso(dl.raw_end), opened_at=at)
+        self.s.deadlines.append(rec)
+        self._timeline(dl.trigger, "deadline", name, f"due {rec.due} ({dl.period})")
+        self._record_deadline(rec, at, "pending")
+        return rec
+
+    def _deadline_status(self, rec: DeadlineRecord, status: str, at: datetime) -> None:
+        rec.status = status  # type: ignore[assignment]
+        self._record_deadline(rec, at, status)
+
+    def _core(self, rec: DeadlineRecord) -> Deadline:
+        return deadline_from_record(rec.trigger_date, rec.period, rec.raw_end, rec.due,
+                                    rec.expires_at, rec.explanation, self.p.rules, self.cal)
+
+    def _meet(self, name: str, when: date | datetime, at: datetime) -> DeadlineRecord | None:
+        rec = self.pending(name)
+        if rec is not None:
+            self._deadline_status(rec, "met", at)
+            self._timeline(when, "deadline", name, f"met (was due {rec.due})")
+        return rec
+
+    def next_deadline(self) -> datetime | None:
+        pending = [r.expires_at for r in self.s.deadlines if r.status == "pending"]
+        return min(pending) if pending else None
+
+    # --- events -----------------------------------------------------------------------------
+
+    def accepted(self) -> tuple[str, ...]:
+        if self.s.status == "closed":
+            return ()
+        return (*ACCEPTS[self.s.stage], *ANYTIME)
+
+    def check(self, ev: Event) -> None:
+        """Raise EventRejected if `ev` does not fit; changes nothing."""
+        if ev.id is not None and ev.id in self.s.applied_ids:
+            return
+        if ev.type not in self.accepted():
+            if self.s.status == "closed":
+                raise EventRejected(f"{ev.type} rejected: the case is closed "
+                                    f"({self.s.outcome}); it accepts no more events")
+            raise EventRejected(
+                f"{ev.type} does not fit the case at stage '{self.s.stage}'; accepted now: "
+                f"{', '.join(self.accepted())}")
+        getattr(self, f"_check_{ev.type}", lambda _e: None)(ev)
+
+    def apply(self, ev: Event, now: datetime) -> bool:
+        """Apply an accepted event; False when it was a duplicate (same id)."""
+        if ev.id is not None and ev.id in self.s.applied_ids:
+            return False
+        self.check(ev)
+        self.s.event_count += 1
+        n = self.s.event_count
+        if ev.id is not None:
+            self.s.applied_ids.append(ev.id)
+        fields = ev.model_dump(mode="json", exclude={"type", "date", "id"})
+        self._register("events", f"event:{n}", now, {
+            "seq": n, "type": ev.type, "date": _iso(ev.date), "event_id": ev.id,
+            "fields": fields})
+        self._timeline(ev.date, "event", ev.type, _summary(fields))
+        getattr(self, f"_on_{ev.type}", lambda _e, _n, _now: None)(ev, n, now)
+        self.refresh_sanction(local_date(now, self.cal))
+        return True
+
+    # complaint and investigation
+
+    def _on_complaint_received(self, ev: Any, n: int, now: datetime) -> None:
+        if ev.complainant_ref:
+            self.s.complainant_ref = ev.complainant_ref
+        if not self.s.subject:
+            self.s.subject = ev.subject
+        self._set_stage("complaint", now)
+        rec = self._open_deadline("complainant_progress", ev.date,
+                                  self.p.period("complainant_progress"), now,
+                                  ("The complainant may go to court if not informed of progress "
+                                   "within this period (GDPR art. 78(2)).",))
+        self._notify(f"event:{n}", ("complainant", "case_handler"), "complaint_received",
+                     "Complaint received", now, {"deadline": _dl(rec)})
+
+    def _on_investigation_opened(self, ev: Any, n: int, now: datetime) -> None:
+        self._meet("complainant_progress", ev.date, now)
+        self._set_stage("investigation", now)
+        self._notify(f"event:{n}", ("complainant",), "investigation_opened",
+                     "Investigation opened", now, {"kind": ev.kind})
+
+    def _on_information_requested(self, ev: Any, n: int, now: datetime) -> None:
+        period = ev.period or self.p.periods.information_response
+        rec = self._open_deadline("information_response", ev.date, period, now)
+        if self.s.stage in ("new", "complaint"):
+            self._set_stage("investigation", now)
+        self._notify(f"event:{n}", ("controller",), "information_requested",
+                     f"Information requested: answer by {rec.due}", now, {"deadline": _dl(rec)})
+
+    def _check_information_provided(self, ev: Any) -> None:
+        if self.pending("information_response") is None:
+            raise EventRejected("information_provided rejected: no information request is "
+                                "pending")
+
+    def _on_information_provided(self, ev: Any, n: int, now: datetime) -> None:
+        self._meet("information_response", ev.date, now)
+
+    def _on_no_breach_found(self, ev: Any, n: int, now: datetime) -> None:
+        self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
+                     "case_dismissed", "Case closed: no breach found", now)
+        self._close("dismissed", ev.date, now)
+
+    # formal notice
+
+    def _check_formal_notice_issued(self, ev: Any) -> None:
+        period = parse_period(ev.period or self.p.periods.formal_notice_compliance)
+        minimum = parse_period(self.p.periods.formal_notice_minimum)
+        given = compute_deadline(ev.date, period, self.cal, self.p.rule_set)
+        least = compute_deadline(ev.date, minimum, self.cal, self.p.rule_set)
+        if _instant(given.raw_end, self.cal) < _instant(least.raw_end, self.cal):
+            raise EventRejected(
+                f"formal_notice_issued rejected: a compliance period of {period.text} is under "
+                f"the minimum of {minimum.text} for procedure {self.p.name}")
+
+    def _on_formal_notice_issued(self, ev: Any, n: int, now: datetime) -> None:
+        self._meet("complainant_progress", ev.date, now)
+        self._set_stage("formal_notice", now)
+        period = ev.period or self.p.periods.formal_notice_compliance
+        rec = self._open_deadline("formal_notice_compliance", ev.date, period, now)
+        self._notify(f"event:{n}", ("controller",), "formal_notice_issued",
+                     f"Formal notice: comply by {rec.due}", now,
+                     {"deadline": _dl(rec), "measures": ev.measures})
+        self._notify(f"event:{n}", ("complainant",), "progress",
+                     "Progress of your complaint: formal notice issued", now)
+
+    def _on_compliance_evidence_submitted(self, ev: Any, n: int, now: datetime) -> None:
+        self._notify(f"event:{n}", ("case_handler",), "compliance_evidence_submitted",
+                     "Compliance evidence submitted", now, {"ref": ev.ref})
+
+    def _on_compliance_accepted(self, ev: Any, n: int, now: datetime) -> None:
+        self._meet("formal_notice_compliance", ev.date, now)
+        self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
+                     "compliance_accepted", "Compliance accepted: case closed", now)
+        self._close("complied", ev.date, now)
+
+    def _on_compliance_rejected(self, ev: Any, n: int, now: datetime) -> None:
+        rec = self.pending("formal_notice_compliance")
+        self._notify(f"event:{n}", ("controller",), "compliance_rejected",
+                     "Compliance evidence not accepted", now,
+                     {"deadline": _dl(rec) if rec else None})
+
+    # anytime: extension, suspension, closure
+
+    def _check_extension_granted(self, ev: Any) -> None:
+        rec = self.pending(ev.deadline)
+        if rec is None:
+            names = sorted({r.name for r in self.s.deadlines if r.status == "pending"})
+            raise EventRejected(
+                f"extension_granted rejected: no pending deadline named {ev.deadline!r}; "
+                f"pending: {', '.join(names) or 'none'}")
+        if (ev.deadline == "formal_notice_compliance"
+                and self.s.notice_extensions >= self.p.formal_notice_max_extensions):
+            raise EventRejected(
+                f"extension_granted rejected: the formal notice may be extended "
+                f"{self.p.formal_notice_max_extensions} time(s) under {self.p.name} and "
+                f"already was")
+        try:
+            extend_deadline(self._core(rec), self.cal, period=ev.period, until=ev.until,
+                            rules=self.p.rule_set)
+        except ValueError as exc:
+            raise EventRejected(f"extension_granted rejected: {exc}") from None
+
+    def _on_extension_granted(self, ev: Any, n: int, now: datetime) -> None:
+        old = self.pending(ev.deadline)
+        assert old is not None
+        new = extend_deadline(self._core(old), self.cal, period=ev.period, until=ev.until,
+                              rules=self.p.rule_set)
+        self._deadline_status(old, "extended", now)
+        if ev.deadline == "formal_notice_compliance":
+            self.s.notice_extensions += 1
+        rec = self._add_deadline(old.name, new, now,
+                                 (f"Extension granted on {_iso(ev.date)}.",))
+        self._notify(f"event:{n}", ("controller",), "extension_granted",
+                     f"Extension granted: {old.name} now due {rec.due}", now,
+                     {"deadline": _dl(rec), "previous_due": old.due})
+
+    def _check_case_suspended(self, ev: Any) -> None:
+        if self.s.suspended_since is not None:
+            raise EventRejected(f"case_suspended rejected: the case is already suspended since "
+                                f"{self.s.suspended_since}")
+
+    def _on_case_suspended(self, ev: Any, n: int, now: datetime) -> None:
+        self.s.suspended_since = local_date(ev.date, self.cal).isoformat()
+        self._notify(f"event:{n}", ("controller", "case_handler"), "case_suspended",
+                     "Case suspended: running deadlines are stopped", now,
+                     {"reason": ev.reason})
+
+    def _check_case_resumed(self, ev: Any) -> None:
+        if self.s.suspended_since is None:
+            raise EventRejected("case_resumed rejected: the case is not suspended")
+        if local_date(ev.date, self.cal) < date.fromisoformat(self.s.suspended_since):
+            raise EventRejected(f"case_resumed rejected: {_iso(ev.date)} is before the "
+                                f"suspension of {self.s.suspended_since}")
+
+    def _on_case_resumed(self, ev: Any, n: int, now: datetime) -> None:
+        assert self.s.suspended_since is not None
+        since = date.fromisoformat(self.s.suspended_since)
+        resumed = local_date(ev.date, self.cal)
+        days = (resumed - since).days
+        self.s.suspended_since = None
+        for rec in self.s.deadlines:
+            if rec.status != "pending" or days == 0:
+                continue
+            moved = suspend_deadline(self._core(rec), days, self.cal, suspended_on=since,
+                                     resumed_on=resumed, rules=self.p.rule_set)
+            rec.due, rec.raw_end = _iso(moved.due), _iso(moved.raw_end)
+            rec.expires_at, rec.explanation = moved.expires_at, list(moved.explanation)
+            self._record_deadline(rec, now, f"suspended:{n}")
+            self._timeline(ev.date, "deadline", rec.name, f"moved to {rec.due} by {days} days "
+                           f"of suspension")
+        self._notify(f"event:{n}", ("controller", "case_handler"), "case_resumed",
+                     "Case resumed: deadlines moved", now,
+                     {"days": days, "deadlines": [_dl(r) for r in self.s.deadlines
+                                                  if r.status == "pending"]})
+
+    def _on_case_closed(self, ev: Any, n: int, now: datetime) -> None:
+        self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
+                     "case_closed", "Case closed", now, {"reason": ev.reason})
+        self._close(ev.reason or "closed", ev.date, now)
+
+    # sanction procedure
+
+    def refer(self, when: date | datetime, now: datetime, reason: str) -> None:
+        """The case goes to the sanctioning body (formation restreinte)."""
+        self._set_stage("referred", now)
+        self.s.event_count += 1
+        self._register("events", f"event:{self.s.event_count}", now, {
+            "seq": self.s.event_count, "type": "referred_to_sanction", "date": _iso(when),
+            "event_id": None, "fields": {"reason": reason}})
+        self._timeline(when, "outcome", "referred_to_sanction", reason)
+        self._notify(f"referred:{self.s.event_count}", ("controller", "case_handler"),
+                     "referred_to_sanction", "Case referred to the sanctioning committee", now,
+                     {"reason": reason})
+
+    def _on_rapporteur_designated(self, ev: Any, n: int, now: datetime) -> None:
+        if self.s.stage in PRE_SANCTION_STAGES:
+            self._meet("complainant_progress", ev.date, now)
+            self.refer(ev.date, now, "rapporteur designated without a formal notice")
+        self._set_stage("rapporteur", now)
+
+    def _on_report_notified(self, ev: Any, n: int, now: datetime) -> None:
+        self._set_stage("report", now)
+        rec = self._open_deadline("report_observations", ev.date,
+                                  self.p.period("report_observations"), now)
+        self._notify(f"event:{n}", ("controller",), "report_notified",
+                     f"Sanction report notified: observations by {rec.due}", now,
+                     {"deadline": _dl(rec)})
+
+    def _check_observations_submitted(self, ev: Any) -> None:
+        if self.s.stage == "liquidation" and self.pending("liquidation_observations") is None:
+            raise EventRejected("observations_submitted rejected: the liquidation "
+                                "observations period is over")
+
+    def _on_observations_submitted(self, ev: Any, n: int, now: datetime) -> None:
+        for name in ("liquidation_observations", "reply_observations", "report_observations"):
+            if self._meet(name, ev.date, now):
+                break
+        self._notify(f"event:{n}", ("case_handler",), "observations_submitted",
+                     "Observations submitted", now)
+
+    def _on_rapporteur_replied(self, ev: Any, n: int, now: datetime) -> None:
+        rec = self._open_deadline("reply_observations", ev.date,
+                                  self.p.period("reply_observations"), now)
+        self._notify(f"event:{n}", ("controller",), "rapporteur_replied",
+                     f"Rapporteur's reply: further observations by {rec.due}", now,
+                     {"deadline": _dl(rec)})
+
+    def _check_hearing_scheduled(self, ev: Any) -> None:
+        first, _ = earliest_date(ev.date, self.p.period("hearing_minimum_notice"), self.cal,
+                                 self.p.rule_set)
+        if ev.hearing_date < first:
+            raise EventRejected(
+                f"hearing_scheduled rejected: a hearing on {ev.hearing_date.isoformat()} is "
+                f"under the minimum notice of {self.p.periods.hearing_minimum_notice} from "
+                f"{local_date(ev.date, self.cal).isoformat()}; the earliest date is "
+                f"{first.isoformat()}")
+
+    def _on_hearing_scheduled(self, ev: Any, n: int, now: datetime) -> None:
+        self._set_stage("hearing_scheduled", now)
+        _, why = earliest_date(ev.date, self.p.period("hearing_minimum_notice"), self.cal,
+                               self.p.rule_set)
+        self._notify(f"event:{n}", ("controller",), "hearing_scheduled",
+                     f"Hearing on {ev.hearing_date.isoformat()}", now,
+                     {"hearing_date": ev.hearing_date.isoformat(), "explanation": list(why)})
+
+    def _on_hearing_held(self, ev: Any, n: int, now: datetime) -> None:
+        self._set_stage("deliberation", now)
+
+    def _check_sanction_decided(self, ev: Any) -> None:
+        caps = self.p.caps
+        turnover = self.s.controller.annual_turnover_eur
+        cap = caps.fine_cap(turnover, ev.lower_tier)
+        if ev.fine_eur > cap:
+            fixed = caps.fine_lower_max if ev.lower_tier and caps.fine_lower_max else caps.fine_max
+            pct = (caps.fine_lower_turnover_pct if ev.lower_tier and caps.fine_lower_max
+                   else caps.fine_turnover_pct)
+            basis = (f"the higher of {fixed:,} and {pct:g}% of the annual turnover "
+                     f"{turnover:,}" if turnover else
+                     f"{fixed:,}; no annual turnover is known for the controller")
+            raise EventRejected(f"sanction_decided rejected: a fine of {ev.fine_eur:,} "
+                                f"{self.p.currency} is above the cap of {cap:,} ({basis})")
+        if ev.penalty_per_day_eur > caps.penalty_per_day_max:
+            raise EventRejected(
+                f"sanction_decided rejected: a daily penalty of {ev.penalty_per_day_eur:,} "
+                f"{self.p.currency} is above the cap of {caps.penalty_per_day_max:,} per day")
+
+    def _on_sanction_decided(self, ev: Any, n: int, now: datetime) -> None:
+        self._set_stage("decided", now)
+        sf = self.s.sanction
+        sf.fine_eur, sf.penalty_per_day_eur, sf.publish = (ev.fine_eur, ev.penalty_per_day_eur,
+                                                           ev.publish)
+        sf.injunction = ev.injunction_period is not None
+        self.s.injunction_period = ev.injunction_period
+        self._register("decisions", f"decision:{n}", now, {
+            "kind": "sanction", "fine_eur": ev.fine_eur,
+            "penalty_per_day_eur": ev.penalty_per_day_eur, "publish": ev.publish,
+            "injunction_period": ev.injunction_period})
+        self._timeline(ev.date, "outcome", "sanction_decided",
+                       f"fine {ev.fine_eur:,} {self.p.currency}"
+                       + (f", injunction within {ev.injunction_period} with "
+                          f"{ev.penalty_per_day_eur:,} per day of delay"
+                          if ev.injunction_period else ""))
+        self._notify(f"event:{n}", ("case_handler",), "sanction_decided", "Sanction decided",
+                     now)
+
+    def _on_decision_notified(self, ev: Any, n: int, now: datetime) -> None:
+        self._set_stage("decision_notified", now)
+        appeal = self.p.period("appeal")
+        preface: tuple[str, ...] = ()
+        if self.abroad and self.p.periods.appeal_abroad_extension:
+            extra = self.p.period("appeal_abroad_extension")
+            appeal = _sum(appeal, extra)
+            preface = (f"The controller is established outside {self.p.country} "
+                       f"({self.s.controller.country}): the appeal period of "
+                       f"{self.p.periods.appeal} is extended by {extra.text} "
+                       f"(CJA R421-7).",)
+        rec = self._open_deadline("appeal", ev.date, appeal, now, preface)
+        data: dict[str, Any] = {"appeal": _dl(rec), "fine_eur": self.s.sanction.fine_eur}
+        decided = next((e for e in reversed(self.s.timeline)
+                        if e.name == "sanction_decided"), None)
+        period = self.s.injunction_period
+        if period:
+            inj = self._open_deadline("injunction_compliance", ev.date, period, now)
+            self.s.injunction_due = inj.due
+            data["injunction"] = _dl(inj)
+            data["penalty_per_day_eur"] = self.s.sanction.penalty_per_day_eur
+        self._register("decisions", f"decision_notified:{n}", now, {
+            "kind": "notified", "fine_eur": self.s.sanction.fine_eur,
+            "penalty_per_day_eur": self.s.sanction.penalty_per_day_eur,
+            "injunction_due": self.s.injunction_due,
+            "decided": decided.date if decided else None})
+        self._notify(f"event:{n}", ("controller",), "decision_notified",
+                     f"Decision notified: appeal by {rec.due}", now, data)
+        self._notify(f"event:{n}", ("complainant",), "outcome",
+                     "Outcome of your complaint: sanction decided", now,
+                     {"fine_eur": self.s.sanction.fine_eur})
+
+    def _on_appeal_lodged(self, ev: Any, n: int, now: datetime) -> None:
+        self._meet("appeal", ev.date, now)
+        self._notify(f"event:{n}", ("case_handler",), "appeal_lodged",
+                     f"Appeal lodged before {ev.court} (not suspensive)", now)
+
+    def _check_compliance_established(self, ev: Any) -> None:
+        if not self.s.sanction.injunction:
+            raise EventRejected("compliance_established rejected: the decision carries no "
+                                "injunction")
+        if self.s.compliance_date is not None:
+            raise EventRejected(f"compliance_established rejected: compliance was already "
+                                f"established on {self.s.compliance_date}")
+
+    def _on_compliance_established(self, ev: Any, n: int, now: datetime) -> None:
+        day = local_date(ev.date, self.cal)
+        self.s.compliance_date = day.isoformat()
+        self._meet("injunction_compliance", ev.date, now)
+        self._timeline(ev.date, "outcome", "compliance_established",
+                       "penalty accrual stops" if self.s.sanction.penalty_per_day_eur else "")
+        self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
+                     "compliance_established", "Compliance with the injunction established",
+                     now)
+
+    def _check_liquidation_opened(self, ev: Any) -> None:
+        if not self.s.sanction.penalty_per_day_eur or self.s.injunction_due is None:
+            raise EventRejected("liquidation_opened rejected: the decision carries no daily "
+                                "penalty payment")
+        if ev.cutoff <= date.fromisoformat(self.s.injunction_due):
+            raise EventRejected(f"liquidation_opened rejected: the cut-off "
+                                f"{ev.cutoff.isoformat()} must be after the injunction deadline "
+                                f"{self.s.injunction_due}")
+
+    def _on_liquidation_opened(self, ev: Any, n: int, now: datetime) -> None:
+        self._set_stage("liquidation", now)
+        self.s.liquidation_cutoff = ev.cutoff.isoformat()
+        acc = self._accrual(ev.cutoff)
+        self.s.sanction.intended_liquidation_eur = acc.amount_eur
+        rec = self._open_deadline("liquidation_observations", ev.date,
+                                  self.p.period("liquidation_observations"), now)
+        self._register("decisions", f"liquidation_opened:{n}", now, {
+            "kind": "liquidation_opened", "amount_eur": acc.amount_eur,
+            "penalty_per_day_eur": self.s.sanction.penalty_per_day_eur,
+            "injunction_due": self.s.injunction_due, "cutoff": ev.cutoff.isoformat(),
+            "days": acc.days, "explanation": list(acc.explanation)})
+        self._timeline(ev.date, "outcome", "liquidation_intended",
+                       f"{acc.days} days, {acc.amount_eur:,} {self.p.currency}")
+        self._notify(f"event:{n}", ("controller",), "liquidation_opened",
+                     f"Liquidation of the daily penalty: {acc.amount_eur:,} {self.p.currency} "
+                     f"intended; observations by {rec.due}", now,
+                     {"deadline": _dl(rec), "amount_eur": acc.amount_eur, "days": acc.days,
+                      "explanation": list(acc.explanation)})
+
+    def _on_penalty_liquidated(self, ev: Any, n: int, now: datetime) -> None:
+        intended = self.s.sanction.intended_liquidation_eur or 0
+        amount = ev.amount_eur if ev.amount_eur is not None else intended
+        self.s.sanction.liquidated_eur = (self.s.sanction.liquidated_eur or 0) + amount
+        self._set_stage("liquidated", now)
+        for rec in self.s.deadlines:
+            if rec.name == "liquidation_observations" and rec.status == "pending":
+                self._deadline_status(rec, "cancelled", now)
+        self._register("decisions", f"liquidation:{n}", now, {
+            "kind": "liquidation", "amount_eur": amount, "intended_eur": intended,
+            "cutoff": self.s.liquidation_cutoff})
+        self._timeline(ev.date, "outcome", "penalty_liquidated",
+                       f"{amount:,} {self.p.currency}")
+        self._notify(f"event:{n}", ("controller", "complainant"), "penalty_liquidated",
+                     f"Daily penalty liquidated: {amount:,} {self.p.currency}", now,
+                     {"amount_eur": amount})
+
+    # --- penalty ----------------------------------------------------------------------------
+
+    def _accrual(self, until: date) -> Any:
+        assert self.s.injunction_due is not None
+        reason = "liquidation cut-off"
+        if self.s.compliance_date and date.fromisoformat(self.s.compliance_date) <= until:
+            until, reason = date.fromisoformat(self.s.compliance_date), "compliance established"
+        return penalty_accrual(date.fromisoformat(self.s.injunction_due),
+                               self.s.sanction.penalty_per_day_eur, until, until_reason=reason)
+
+    def refresh_sanction(self, today: date) -> None:
+        """Days of delay and amount: to the latest cut-off, else compliance, else today."""
+        sf = self.s.sanction
+        if not sf.penalty_per_day_eur or self.s.injunction_due is None:
+            return
+        until = (date.fromisoformat(self.s.liquidation_cutoff) if self.s.liquidation_cutoff
+                 else today)
+        acc = self._accrual(until)
+        sf.penalty_days, sf.penalty_eur = acc.days, acc.amount_eur
+
+    # --- time -------------------------------------------------------------------------------
+
+    def _reminders(self) -> list[tuple[datetime, DeadlineRecord, int]]:
+        out = []
+        for rec in self.s.deadlines:
+            if rec.status != "pending" or "T" in rec.due:
+                continue
+            due = date.fromisoformat(rec.due)
+            for offset in self.p.reminders.offsets_days:
+                at = datetime.combine(due - timedelta(days=offset), REMINDER_TIME,
+                                      tzinfo=self.cal.tz)
+                if rec.opened_at is not None and at <= rec.opened_at:
+                    continue
+                if self._reminder_key(rec, offset) not in self.s.reminders_sent:
+                    out.append((at, rec, offset))
+        return out
+
+    def _reminder_key(self, rec: DeadlineRecord, offset: int) -> str:
+        return f"reminder:{rec.seq}:{offset}:{rec.due}"
+
+    def next_wake(self) -> datetime | None:
+        """When the workflow must next look at the clock (None: only events can move it)."""
+        if self.s.status == "closed" or self.s.suspended_since is not None:
+            return None
+        times = [r.expires_at for r in self.s.deadlines if r.status == "pending"]
+        times += [at for at, _, _ in self._reminders()]
+        return min(times) if times else None
+
+    def advance(self, now: datetime) -> None:
+        """Send due reminders and mark expired deadlines, with their consequences."""
+        if self.s.status == "closed" or self.s.suspended_since is not None:
+            return
+        for at, rec, offset in sorted(self._reminders(), key=lambda x: x[0]):
+            if at > now:
+                continue
+            key = self._reminder_key(rec, offset)
+            self.s.reminders_sent.append(key)
+            if rec.expires_at <= now:
+                continue  # overtaken: the deadline itself is due now
+            party: tuple[Party, ...] = (("case_handler",) if rec.name == "complainant_progress"
+                                        else ("controller", "case_handler"))
+            self._timeline(at, "reminder", rec.name, f"{offset} days before {rec.due}")
+            self._notify(key, party, "reminder",
+                         f"Reminder: {rec.name.replace('_', ' ')} due {rec.due} "
+                         f"({offset} days)", now, {"deadline": _dl(rec), "days_left": offset})
+        for rec in list(self.s.deadlines):
+            if rec.status == "pending" and rec.expires_at <= now:
+                self._expire(rec, now)
+        self.refresh_sanction(local_date(now, self.cal))
+
+    def _expire(self, rec: DeadlineRecord, now: datetime) -> None:
+        self._deadline_status(rec, "missed", now)
+        self._timeline(rec.due, "deadline", rec.name, f"expired at {rec.expires_at.isoformat()}")
+        self._notify(f"deadline:{rec.seq}:missed", ("case_handler",), "deadline_missed",
+                     f"Deadline passed: {rec.name.replace('_', ' ')} ({rec.due})", now,
+                     {"deadline": _dl(rec)})
+        if rec.name == "formal_notice_compliance" and self.s.stage == "formal_notice":
+            if self.p.refer_on_compliance_expiry:
+                self.refer(date.fromisoformat(rec.due), now,
+                           f"formal notice not complied with by {rec.due}")
+        elif rec.name == "injunction_compliance" and self.s.sanction.penalty_per_day_eur:
+            start = date.fromisoformat(rec.due) + timedelta(days=1)
+            self._timeline(start, "outcome", "penalty_accrual_started",
+                           f"{self.s.sanction.penalty_per_day_eur:,} {self.p.currency} per day")
+
+
+def _instant(d: date | datetime, cal: Any) -> datetime:
+    return d if isinstance(d, datetime) else end_of_day(d, cal)
+
+
+def _sum(a: Period, b: Period) -> Period:
+    return Period(years=a.years + b.years, months=a.months + b.months, weeks=a.weeks + b.weeks,
+                  days=a.days + b.days)
+
+
+def _dl(rec: DeadlineRecord) -> dict[str, Any]:
+    return {"name": rec.name, "due": rec.due, "expires_at": rec.expires_at.isoformat(),
+            "period": rec.period, "explanation": list(rec.explanation)}
+
+
+def _summary(fields: dict[str, Any]) -> str:
+    return "; ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, "", [], False))
+

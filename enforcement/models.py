@@ -1,0 +1,320 @@
+"""The contract users see (domain.md section 4): events, deadline records, case status, and
+what the workflows hand to activities. One pydantic model in and one out everywhere, so the
+CLI, the API, the workflows and the register all validate the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from enforcement.periods import PeriodError, parse_period
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_period(v: str | None) -> str | None:
+    if v is None:
+        return None
+    try:
+        return parse_period(v).text
+    except PeriodError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Day = date
+Moment = date | datetime
+PeriodText = Annotated[str, Field(min_length=1, max_length=64,
+                                  description="a legal period such as '2 months'")]
+
+
+class Controller(_Model):
+    """The organisation under procedure."""
+
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166 alpha-2")
+    annual_turnover_eur: int | None = Field(default=None, ge=0)
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        if not v.isalpha():
+            raise ValueError("a two-letter ISO country code such as FR or US")
+        return v.upper()
+
+
+class _Event(_Model):
+    date: Moment = Field(
+        description="a date (taken as 12:00 in the procedure's zone) or an aware date-time")
+    id: str | None = Field(default=None, max_length=200,
+                           description="events with the same id are applied once")
+
+    @field_validator("date")
+    @classmethod
+    def _aware(cls, v: Moment) -> Moment:
+        if isinstance(v, datetime) and v.tzinfo is None:
+            raise ValueError("a date-time must carry its offset (2022-07-15T18:00+02:00); "
+                             "or give a bare date")
+        return v
+
+
+class ComplaintReceived(_Event):
+    type: Literal["complaint_received"]
+    subject: str = Field(min_length=1, max_length=500)
+    complainant_ref: str = Field(min_length=1, max_length=100, description="pseudonymous")
+
+
+class InvestigationOpened(_Event):
+    type: Literal["investigation_opened"]
+    kind: Literal["on_site", "documents", "online"]
+
+
+class InformationRequested(_Event):
+    type: Literal["information_requested"]
+    period: PeriodText | None = None
+    _p = field_validator("period")(_check_period)
+
+
+class InformationProvided(_Event):
+    type: Literal["information_provided"]
+
+
+class NoBreachFound(_Event):
+    type: Literal["no_breach_found"]
+
+
+class FormalNoticeIssued(_Event):
+    type: Literal["formal_notice_issued"]
+    period: PeriodText | None = None
+    measures: list[str] = Field(default_factory=list, max_length=50)
+    _p = field_validator("period")(_check_period)
+
+
+class ExtensionGranted(_Event):
+    type: Literal["extension_granted"]
+    deadline: str = Field(min_length=1, max_length=64)
+    period: PeriodText | None = None
+    until: Day | None = None
+    _p = field_validator("period")(_check_period)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ExtensionGranted:
+        if (self.period is None) == (self.until is None):
+            raise ValueError("extension_granted takes either 'period' or 'until', not both")
+        return self
+
+
+class ComplianceEvidenceSubmitted(_Event):
+    type: Literal["compliance_evidence_submitted"]
+    ref: str = Field(default="", max_length=200)
+
+
+class ComplianceAccepted(_Event):
+    type: Literal["compliance_accepted"]
+
+
+class ComplianceRejected(_Event):
+    type: Literal["compliance_rejected"]
+
+
+class CaseSuspended(_Event):
+    type: Literal["case_suspended"]
+    reason: str = Field(default="", max_length=500)
+
+
+class CaseResumed(_Event):
+    type: Literal["case_resumed"]
+    reason: str = Field(default="", max_length=500)
+
+
+class RapporteurDesignated(_Event):
+    type: Literal["rapporteur_designated"]
+
+
+class ReportNotified(_Event):
+    type: Literal["report_notified"]
+
+
+class ObservationsSubmitted(_Event):
+    type: Literal["observations_submitted"]
+
+
+class RapporteurReplied(_Event):
+    type: Literal["rapporteur_replied"]
+
+
+class HearingScheduled(_Event):
+    type: Literal["hearing_scheduled"]
+    hearing_date: Day
+
+
+class HearingHeld(_Event):
+    type: Literal["hearing_held"]
+
+
+class SanctionDecided(_Event):
+    type: Literal["sanction_decided"]
+    fine_eur: int = Field(default=0, ge=0)
+    injunction_period: PeriodText | None = None
+    penalty_per_day_eur: int = Field(default=0, ge=0)
+    publish: bool = False
+    lower_tier: bool = Field(default=False, description="GDPR 83(4) list: lower ceilings")
+    _p = field_validator("injunction_period")(_check_period)
+
+    @model_validator(mode="after")
+    def _penalty_needs_injunction(self) -> SanctionDecided:
+        if self.penalty_per_day_eur and not self.injunction_period:
+            raise ValueError("a daily penalty needs an 'injunction_period' to run after")
+        return self
+
+
+class DecisionNotified(_Event):
+    type: Literal["decision_notified"]
+
+
+class AppealLodged(_Event):
+    type: Literal["appeal_lodged"]
+    court: str = Field(default="Conseil d'État", max_length=200)
+
+
+class ComplianceEstablished(_Event):
+    type: Literal["compliance_established"]
+
+
+class LiquidationOpened(_Event):
+    type: Literal["liquidation_opened"]
+    cutoff: Day
+
+
+class PenaltyLiquidated(_Event):
+    type: Literal["penalty_liquidated"]
+    amount_eur: int | None = Field(default=None, ge=0)
+
+
+class CaseClosed(_Event):
+    type: Literal["case_closed"]
+    reason: str = Field(default="", max_length=500)
+
+
+Event = Annotated[
+    ComplaintReceived | InvestigationOpened | InformationRequested | InformationProvided
+    | NoBreachFound | FormalNoticeIssued | ExtensionGranted | ComplianceEvidenceSubmitted
+    | ComplianceAccepted | ComplianceRejected | CaseSuspended | CaseResumed
+    | RapporteurDesignated | ReportNotified | ObservationsSubmitted | RapporteurReplied
+    | HearingScheduled | HearingHeld | SanctionDecided | DecisionNotified | AppealLodged
+    | ComplianceEstablished | LiquidationOpened | PenaltyLiquidated | CaseClosed,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_TYPES: tuple[str, ...] = tuple(
+    m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    for m in _Event.__subclasses__())
+
+
+class EventInput(_Model):
+    """One event sent to a case (update or signal payload)."""
+
+    case_id: str
+    event: Event
+
+
+# --- records ------------------------------------------------------------------------------
+
+DeadlineStatus = Literal["pending", "met", "missed", "extended", "cancelled"]
+
+
+class DeadlineRecord(_Model):
+    name: str
+    trigger_date: str
+    period: str
+    due: str
+    expires_at: datetime
+    status: DeadlineStatus = "pending"
+    explanation: list[str]
+    seq: int = Field(default=0, description="position among the case's deadlines")
+    raw_end: str = Field(default="", description="last day before any roll")
+    opened_at: datetime | None = None
+
+
+class TimelineEntry(_Model):
+    date: str
+    kind: Literal["event", "deadline", "reminder", "notification", "outcome"]
+    name: str
+    detail: str = ""
+
+
+class SanctionFigures(_Model):
+    fine_eur: int = 0
+    penalty_per_day_eur: int = 0
+    penalty_days: int = 0
+    penalty_eur: int = 0
+    liquidated_eur: int | None = None
+    intended_liquidation_eur: int | None = None
+    publish: bool = False
+    injunction: bool = False
+
+
+class CaseStatus(_Model):
+    """What a status query, the simulation and the register show of a case."""
+
+    case_id: str
+    procedure: str
+    status: Literal["open", "closed"] = "open"
+    stage: str
+    outcome: str | None = None
+    controller: Controller
+    subject: str = ""
+    deadlines: list[DeadlineRecord] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    sanction: SanctionFigures = Field(default_factory=SanctionFigures)
+    next_deadline: datetime | None = None
+    workflow_id: str = ""
+
+
+class CaseInput(_Model):
+    """Opens a case: who it concerns, under which procedure, and its first events."""
+
+    case_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    procedure: str = "fr-cnil"
+    controller: Controller
+    complainant_ref: str | None = Field(default=None, max_length=100)
+    subject: str = Field(default="", max_length=500)
+    events: list[Event] = Field(default_factory=list)
+
+
+# --- what workflows hand to activities ----------------------------------------------------
+
+Party = Literal["controller", "complainant", "case_handler"]
+
+
+class Notification(_Model):
+    """One message to one party; `key` is the idempotency key `case_id:step`."""
+
+    key: str
+    case_id: str
+    party: Party
+    template: str
+    subject: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    at: datetime
+
+
+class RegisterEntry(_Model):
+    """One row of the outcome register, keyed `case_id:step` so a retry records it once."""
+
+    key: str
+    table: Literal["cases", "events", "deadlines", "decisions", "notifications"]
+    case_id: str
+    at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class RegisterBatch(_Model):
+    """Rows written in one transaction: everything one transition of a case produced."""
+
+    case_id: str
+    entries: list[RegisterEntry]
