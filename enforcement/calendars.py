@@ -2,12 +2,13 @@
 country and subdivision, in the jurisdiction's time zone.
 
 Holidays are never hand-written here; this module only caches the package's answer per
-year so that deadline computation stays fast.
+year, and what it derives from it per day (working or not, and why; the instant the day ends),
+so that deadline computation stays fast.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,10 @@ SUBDIVISION_TIMEZONES: dict[tuple[str, str], str] = {
 }
 _WEEKEND = {5: "a Saturday", 6: "a Sunday"}
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_ONE_DAY = timedelta(days=1)
+_MIDNIGHT = time(0)
+# Day ends remembered per calendar before the memo starts afresh (a bound on memory).
+_ENDS_LIMIT = 20_000
 
 
 class CalendarError(ValueError):
@@ -46,7 +51,8 @@ class CalendarError(ValueError):
 class Calendar:
     """Which days are working days in one jurisdiction, and why the others are not."""
 
-    __slots__ = ("_cls", "_years", "country", "key", "label", "subdivision", "timezone", "tz")
+    __slots__ = ("_cls", "_ends", "_loaded", "_why", "_work", "_years", "country", "key",
+                 "label", "subdivision", "timezone", "tz")
 
     def __init__(self, country: str, subdivision: str | None = None,
                  timezone: str | None = None) -> None:
@@ -78,6 +84,12 @@ class Calendar:
         self.key = f"{cc}-{sub}" if sub else cc
         self.label = f"{cc} ({sub})" if sub else cc
         self._years: dict[int, dict[date, str]] = {}
+        # Every day of each year looked at: working or not, and why not (None: working).
+        self._loaded: set[int] = set()
+        self._work: dict[date, bool] = {}
+        self._why: dict[date, str | None] = {}
+        # Day -> the instant it ends here (00:00 of the next day) and that instant in ISO 8601.
+        self._ends: dict[date, tuple[datetime, str]] = {}
 
     def __repr__(self) -> str:
         return f"Calendar({self.key!r}, {self.timezone!r})"
@@ -92,15 +104,18 @@ class Calendar:
             self._years[year] = table
         return table
 
-    def holiday(self, d: date) -> str | None:
-        """The public holiday's name on `d`, or None."""
-        return self._holidays(d.year).get(d)
+    def _load(self, year: int) -> None:
+        """Work out, once, every day of `year`: working or not, and why not."""
+        if year in self._loaded:
+            return
+        table = self._holidays(year)
+        for ordinal in range(date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal() + 1):
+            d = date.fromordinal(ordinal)
+            self._work[d] = d.weekday() < 5 and d not in table
+            self._why[d] = self._why_uncached(d)
+        self._loaded.add(year)
 
-    def is_working_day(self, d: date) -> bool:
-        return d.weekday() < 5 and d not in self._holidays(d.year)
-
-    def why_not_working(self, d: date) -> str | None:
-        """'a Sunday', 'a public holiday (Assumption Day)', or None for a working day."""
+    def _why_uncached(self, d: date) -> str | None:
         name = self._holidays(d.year).get(d)
         weekend = _WEEKEND.get(d.weekday())
         if name and weekend:
@@ -109,11 +124,62 @@ class Calendar:
             return f"a public holiday ({name})"
         return weekend
 
+    def holiday(self, d: date) -> str | None:
+        """The public holiday's name on `d`, or None."""
+        return self._holidays(d.year).get(d)
+
+    def is_working_day(self, d: date) -> bool:
+        try:
+            return self._work[d]
+        except KeyError:  # a year not seen yet (or a datetime)
+            self._load(d.year)
+            return d.weekday() < 5 and d not in self._holidays(d.year)
+
+    def why_not_working(self, d: date) -> str | None:
+        """'a Sunday', 'a public holiday (Assumption Day)', or None for a working day."""
+        try:
+            return self._why[d]
+        except KeyError:  # a year not seen yet (or a datetime)
+            self._load(d.year)
+            return self._why_uncached(d)
+
     def next_working_day(self, d: date) -> date:
-        d += timedelta(days=1)
+        d += _ONE_DAY
         while not self.is_working_day(d):
-            d += timedelta(days=1)
+            d += _ONE_DAY
         return d
+
+    def working_days_after(self, start: date, n: int) -> tuple[date, list[tuple[date, str]]]:
+        """The `n`-th working day after `start` (not counted), with the public holidays
+        passed over on the way, in order."""
+        work = self._work
+        d = start
+        skipped: list[tuple[date, str]] = []
+        while n:
+            d += _ONE_DAY
+            try:
+                w = work[d]
+            except KeyError:
+                w = self.is_working_day(d)
+            if w:
+                n -= 1
+            else:
+                name = self._years[d.year].get(d)  # loaded with the day
+                if name:
+                    skipped.append((d, name))
+        return d, skipped
+
+    def day_end(self, d: date) -> tuple[datetime, str]:
+        """24:00 of `d` here, i.e. 00:00 of the next day, and that instant in ISO 8601."""
+        try:
+            return self._ends[d]
+        except KeyError:
+            pass
+        end = datetime.combine(d + _ONE_DAY, _MIDNIGHT, tzinfo=self.tz)
+        if len(self._ends) >= _ENDS_LIMIT:
+            self._ends.clear()
+        found = self._ends[d] = (end, end.isoformat())
+        return found
 
     def holidays_between(self, start: date, end: date) -> list[tuple[date, str]]:
         """Public holidays in [start, end], in order."""

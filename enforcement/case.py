@@ -251,10 +251,20 @@ class Machine:
         getattr(self, f"_check_{ev.type}", lambda _e: None)(ev)
 
     def apply(self, ev: Event, now: datetime) -> bool:
-        """Apply an accepted event; False when it was a duplicate (same id)."""
+        """Apply an accepted event whole or not at all; False for a duplicate id."""
         if ev.id is not None and ev.id in self.s.applied_ids:
             return False
         self.check(ev)
+        saved, fx = self.s.model_copy(deep=True), self.fx
+        self.fx = Effects(list(fx.register), list(fx.notifications))
+        try:
+            self._apply(ev, now)
+        except Exception:
+            self.s, self.fx = saved, fx
+            raise
+        return True
+
+    def _apply(self, ev: Event, now: datetime) -> None:
         self.s.event_count += 1
         n = self.s.event_count
         if ev.id is not None:
@@ -266,7 +276,17 @@ class Machine:
         self._timeline(ev.date, "event", ev.type, _summary(fields))
         getattr(self, f"_on_{ev.type}", lambda _e, _n, _now: None)(ev, n, now)
         self.refresh_sanction(local_date(now, self.cal))
-        return True
+
+    def status(self, now: datetime) -> CaseStatus:
+        """The public status, with penalty figures brought up to `now`; changes nothing."""
+        pub = self.s.public()
+        pub.next_deadline = self.next_deadline()
+        if self.s.sanction.penalty_per_day_eur and self.s.injunction_due is not None:
+            until = (date.fromisoformat(self.s.liquidation_cutoff) if self.s.liquidation_cutoff
+                     else local_date(now, self.cal))
+            acc = self._accrual(until)
+            pub.sanction.penalty_days, pub.sanction.penalty_eur = acc.days, acc.amount_eur
+        return pub
 
     # complaint and investigation
 

@@ -92,11 +92,28 @@ class Deadline:
         }
 
 
+_ONE_DAY = timedelta(days=1)
+_DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+class _IsoDates(dict[date, str]):
+    """date -> its ISO text, remembered: explanations name the same few thousand days."""
+
+    def __missing__(self, d: date) -> str:
+        if len(self) >= 20_000:
+            self.clear()
+        text = self[d] = d.isoformat()
+        return text
+
+
+_ISO = _IsoDates()
+
+
 def add_months(d: date, months: int) -> tuple[date, bool]:
     """Same day number `months` later; clamped to the month's last day (True if clamped)."""
     m0 = d.month - 1 + months
     y, m = d.year + m0 // 12, m0 % 12 + 1
-    last = _cal.monthrange(y, m)[1]
+    last = 29 if m == 2 and _cal.isleap(y) else _DAYS_IN_MONTH[m]
     if d.day > last:
         return date(y, m, last), True
     return date(y, m, d.day), False
@@ -104,7 +121,7 @@ def add_months(d: date, months: int) -> tuple[date, bool]:
 
 def end_of_day(d: date, cal: Calendar) -> datetime:
     """24:00 of `d` in the calendar's zone, i.e. 00:00 of the next day there."""
-    return datetime.combine(d + timedelta(days=1), time(0), tzinfo=cal.tz)
+    return cal.day_end(d)[0]
 
 
 def local_date(moment: date | datetime, cal: Calendar) -> date:
@@ -128,116 +145,136 @@ def _roll(d: date, cal: Calendar, rules: RuleSet, out: list[str]) -> date:
     why = cal.why_not_working(d)
     if why is None:
         return d
-    reasons = [f"{d.isoformat()} is {why}"]
-    d2 = d + timedelta(days=1)
+    reasons = [f"{_ISO[d]} is {why}"]
+    d2 = d + _ONE_DAY
     while (why := cal.why_not_working(d2)) is not None:
-        reasons.append(f"{d2.isoformat()} is {why}")
-        d2 += timedelta(days=1)
+        reasons.append(f"{_ISO[d2]} is {why}")
+        d2 += _ONE_DAY
     out.append(f"{'; '.join(reasons)}: the period ends on the next working day, "
-               f"{day_name(d2)} {d2.isoformat()} ({rules.cite_roll}).")
+               f"{day_name(d2)} {_ISO[d2]} ({rules.cite_roll}).")
     return d2
 
 
 def _two_working_days(start: date, due: date, cal: Calendar, rules: RuleSet,
                       out: list[str]) -> date:
     """Reg. 1182/71 art. 3(5): a period of two days or more includes two working days."""
+    working = cal.is_working_day
     count = 0
-    d = start + timedelta(days=1)
+    d = start + _ONE_DAY
     while d <= due:
-        if cal.is_working_day(d):
+        if working(d):
             count += 1
             if count >= 2:
                 return due
-        d += timedelta(days=1)
+        d += _ONE_DAY
     while count < 2:
-        due += timedelta(days=1)
-        if cal.is_working_day(due):
+        due += _ONE_DAY
+        if working(due):
             count += 1
     out.append(f"A period of two days or more must include at least two working days "
-               f"({rules.cite_two_days}): it ends on {day_name(due)} {due.isoformat()}.")
+               f"({rules.cite_two_days}): it ends on {day_name(due)} {_ISO[due]}.")
     return due
 
 
 def _expiry(due: date, cal: Calendar, out: list[str]) -> datetime:
-    exp = end_of_day(due, cal)
-    out.append(f"It expires at 24:00 on {due.isoformat()}, {cal.timezone} time "
-               f"({exp.isoformat()}).")
+    exp, exp_iso = cal.day_end(due)
+    out.append(f"It expires at 24:00 on {_ISO[due]}, {cal.timezone} time ({exp_iso}).")
     return exp
+
+
+# A period as compute_deadline uses it: the parsed period, its wording, the months to add and
+# how the explanation names them, the days to add and how it names them, the hours to add.
+_Plan = tuple[Period, str, int, str, timedelta, str, timedelta]
+_PLANS: dict[str | Period, _Plan] = {}
+_PLANS_LIMIT = 4096
+
+
+def _plan(period: str | Period) -> _Plan:
+    """Parse a period and prepare its wording once; the same texts recur all the time."""
+    try:
+        plan = _PLANS.get(period)
+    except TypeError:  # not hashable: parse_period says what is accepted
+        plan = None
+    if plan is not None:
+        return plan
+    p = parse_period(period)
+    months, days = p.total_months, p.total_days
+    m_label = f"{p.years} year{'s' if p.years > 1 else ''}" if p.years and not p.months \
+        else f"{months} month{'s' if months > 1 else ''}"
+    d_label = f"{p.weeks} week{'s' if p.weeks > 1 else ''}" if p.weeks and not p.days \
+        else f"{days} day{'s' if days > 1 else ''}"
+    plan = (p, p.text, months, m_label, timedelta(days=days), d_label, timedelta(hours=p.hours))
+    if len(_PLANS) >= _PLANS_LIMIT:
+        _PLANS.clear()
+    _PLANS[period] = plan
+    return plan
+
+
+def _span(start: date, plan: _Plan, rules: RuleSet, out: list[str]) -> date:
+    """Months first (same day number, clamped), then weeks and days."""
+    _, _, months, m_label, days, d_label, _ = plan
+    d = start
+    if months:
+        d2, clamped = add_months(d, months)
+        if clamped:
+            out.append(f"{m_label} after {_ISO[d]} would be day {d.day} of "
+                       f"{d2.strftime('%B %Y')}, which does not exist: it ends on the last day "
+                       f"of that month, {_ISO[d2]} ({rules.cite_months}).")
+        else:
+            out.append(f"{m_label} after {_ISO[d]} is {_ISO[d2]}, the day with the "
+                       f"same number ({rules.cite_months}).")
+        d = d2
+    if days:
+        d2 = d + days
+        out.append(f"{'Then ' if months else ''}{d_label} after {_ISO[d]} is {_ISO[d2]}.")
+        d = d2
+    return d
 
 
 def _span_days(start: date, p: Period, cal: Calendar, rules: RuleSet,
                out: list[str]) -> date:
     """Months first (same day number, clamped), then weeks and days."""
-    d = start
-    if p.total_months:
-        n = p.total_months
-        label = f"{p.years} year{'s' if p.years > 1 else ''}" if p.years and not p.months \
-            else f"{n} month{'s' if n > 1 else ''}"
-        d2, clamped = add_months(d, n)
-        if clamped:
-            out.append(f"{label} after {d.isoformat()} would be day {d.day} of "
-                       f"{d2.strftime('%B %Y')}, which does not exist: it ends on the last day "
-                       f"of that month, {d2.isoformat()} ({rules.cite_months}).")
-        else:
-            out.append(f"{label} after {d.isoformat()} is {d2.isoformat()}, the day with the "
-                       f"same number ({rules.cite_months}).")
-        d = d2
-    if p.total_days:
-        n = p.total_days
-        label = f"{p.weeks} week{'s' if p.weeks > 1 else ''}" if p.weeks and not p.days \
-            else f"{n} day{'s' if n > 1 else ''}"
-        d2 = d + timedelta(days=n)
-        out.append(f"{'Then ' if p.total_months else ''}{label} after {d.isoformat()} "
-                   f"is {d2.isoformat()}.")
-        d = d2
-    return d
+    return _span(start, _plan(p), rules, out)
 
 
 def compute_deadline(trigger: date | datetime, period: str | Period, cal: Calendar,
                      rules: str | RuleSet = "fr-cpc") -> Deadline:
     """The deadline `period` after `trigger` in `cal`, with the explanation of each step."""
-    p = parse_period(period)
+    plan = _plan(period)
+    p, text = plan[0], plan[1]
     rs = rules if isinstance(rules, RuleSet) else get_rules(rules)
     out: list[str] = []
-    if p.in_hours:
+    if p.hours:
         begin = as_instant(trigger, cal)
         if not isinstance(trigger, datetime):
             out.append(f"A bare date is taken as 12:00 on {trigger.isoformat()}, "
                        f"{cal.timezone} time.")
-        end = (begin.astimezone(UTC) + timedelta(hours=p.hours)).astimezone(cal.tz)
-        out.append(f"{p.text} from {begin.isoformat()} runs to {end.isoformat()} "
+        end = (begin.astimezone(UTC) + plan[6]).astimezone(cal.tz)
+        out.append(f"{text} from {begin.isoformat()} runs to {end.isoformat()} "
                    f"({cal.timezone} time); a period in hours is counted by the clock and is "
                    f"never extended for Saturdays, Sundays or public holidays.")
-        return Deadline(begin, p.text, end, end, end, tuple(out), rs.name, cal.key)
+        return Deadline(begin, text, end, end, end, tuple(out), rs.name, cal.key)
 
     start: date = local_date(trigger, cal)
-    out.append(f"Period of {p.text} from {start.isoformat()} under the {rs.title}, "
+    out.append(f"Period of {text} from {_ISO[start]} under the {rs.title}, "
                f"{cal.label} calendar; the day of the event is not counted ({rs.cite_start}).")
-    if p.in_working_days:
-        d = start
-        left = p.working_days
-        skipped: list[str] = []
-        while left:
-            d += timedelta(days=1)
-            if cal.is_working_day(d):
-                left -= 1
-            else:
-                name = cal.holiday(d)
-                if name:
-                    skipped.append(f"{d.isoformat()} ({name})")
-        skip = f"; public holidays skipped: {', '.join(skipped)}" if skipped else ""
+    if p.working_days:
+        d, holidays = cal.working_days_after(start, p.working_days)
+        skip = ("; public holidays skipped: "
+                + ", ".join(f"{_ISO[h]} ({name})" for h, name in holidays)
+                if holidays else "")
         out.append(f"Counting only working days (Saturdays, Sundays and public holidays are "
                    f"skipped), working day {p.working_days} is {day_name(d)} "
-                   f"{d.isoformat()}{skip}.")
+                   f"{_ISO[d]}{skip}.")
         raw = due = d
     else:
-        raw = _span_days(start, p, cal, rs, out)
+        raw = _span(start, plan, rs, out)
         due = _roll(raw, cal, rs, out)
         if rs.min_two_working_days and (raw - start).days >= 2:
             due = _two_working_days(start, due, cal, rs, out)
     exp = _expiry(due, cal, out)
     trig: date | datetime = trigger if isinstance(trigger, datetime) else start
-    return Deadline(trig, p.text, raw, due, exp, tuple(out), rs.name, cal.key)
+    return Deadline(trig, text, raw, due, exp, tuple(out), rs.name, cal.key)
 
 
 def extend_deadline(previous: Deadline, cal: Calendar, *, period: str | Period | None = None,

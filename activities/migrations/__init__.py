@@ -1,0 +1,1 @@
+"""Alembic migrations of the outcome register (see activities.register_db.migrate)."""

@@ -1,0 +1,1 @@
+"""Revisions of the outcome register schema, oldest first (written by hand)."""

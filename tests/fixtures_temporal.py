@@ -1,0 +1,44 @@
+"""Temporal environments for tests: the time-skipping test server and the dev server, both
+from their registry packages (nothing downloaded), and a worker on a fresh task queue."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notify import Notifier
+from activities.register import Register
+from enforcement.temporal import binary
+from workflows import workflow_runner
+from workflows.case import EnforcementCase, SanctionProcedure
+from workflows.driver import EventDriver
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"))
+    yield env
+    await env.shutdown()
+
+
+@asynccontextmanager
+async def running_worker(client: Client, register: Register) -> AsyncIterator[str]:
+    """A worker with the engine's workflows and activities on a fresh task queue."""
+    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+    notifier = Notifier(register)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with Worker(client, task_queue=task_queue,
+                          workflows=[EnforcementCase, SanctionProcedure, EventDriver],
+                          activities=[register.record, notifier.deliver],
+                          activity_executor=executor, workflow_runner=workflow_runner()):
+            yield task_queue

@@ -1,0 +1,71 @@
+"""The worker: `python worker.py`.
+
+With TEMPORAL_ADDRESS unset it starts the embedded Temporal dev server (SQLite file under
+var/, web UI on :8233, search attributes registered) and runs the worker against it; with it
+set it connects to that cluster. JSON logs; clean shutdown on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.notify import Notifier
+from activities.register import Register
+from activities.register_db import make_engine, migrate
+from enforcement.logs import configure
+from enforcement.settings import Settings, get_settings
+from enforcement.temporal import connect, start_dev_server
+from workflows import workflow_runner
+from workflows.case import EnforcementCase, SanctionProcedure
+
+log = structlog.get_logger("worker")
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    """The worker with every workflow and activity of the engine registered."""
+    migrate(settings.database_url)
+    register = Register(make_engine(settings.database_url))
+    notifier = Notifier(register)
+    return Worker(client, task_queue=settings.task_queue,
+                  workflows=[EnforcementCase, SanctionProcedure],
+                  activities=[register.record, notifier.deliver],
+                  activity_executor=executor, workflow_runner=workflow_runner(),
+                  max_concurrent_activities=settings.activity_threads)
+
+
+async def main() -> None:
+    settings = get_settings()
+    configure(settings.log_level, settings.log_json)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    env = None
+    if settings.temporal_address is None:
+        log.info("starting embedded Temporal dev server", db=str(settings.dev_server_db),
+                 ui=f"http://127.0.0.1:{settings.dev_server_ui_port}")
+        env = await start_dev_server(settings)
+        client = env.client
+    else:
+        client = await connect(settings)
+    with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
+        worker = build_worker(client, settings, executor)
+        log.info("worker started", task_queue=settings.task_queue,
+                 temporal=settings.temporal_address or f"127.0.0.1:{settings.dev_server_port}",
+                 register=settings.database_url.split("@")[-1])
+        async with worker:
+            await stop.wait()
+            log.info("shutting down")
+    if env is not None:
+        await env.shutdown()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
