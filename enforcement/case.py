@@ -78,6 +78,8 @@ class CaseState(CaseStatus):
     """The workflow's whole state: the public status plus what the machine needs to go on."""
 
     complainant_ref: str | None = None
+    complainant_email: str | None = None
+    complainant_language: str = "fr"
     applied_ids: list[str] = Field(default_factory=list)
     event_count: int = 0
     reminders_sent: list[str] = Field(default_factory=list)
@@ -123,7 +125,9 @@ class Machine:
     def open(cls, inp: CaseInput, proc: Procedure, now: datetime) -> Machine:
         state = CaseState(case_id=inp.case_id, procedure=proc.name, stage="new",
                           controller=inp.controller, subject=inp.subject,
-                          complainant_ref=inp.complainant_ref, opened_at=now)
+                          complainant_ref=inp.complainant_ref,
+                          complainant_email=inp.complainant_email,
+                          complainant_language=inp.complainant_language, opened_at=now)
         m = cls(state, proc)
         m._register("cases", "opened", now, {
             "procedure": proc.name, "controller_name": inp.controller.name,
@@ -159,10 +163,15 @@ class Machine:
                 continue
             payload = {"case_id": self.s.case_id, "controller": self.s.controller.name,
                        "stage": self.s.stage, "procedure": self.p.name, **(data or {})}
+            to, lang = None, "en"
+            if party == "controller":
+                to, lang = self.s.controller.email, self.s.controller.language
+            elif party == "complainant":
+                to, lang = self.s.complainant_email, self.s.complainant_language
             self.fx.notifications.append(Notification(
                 key=f"{self.s.case_id}:{step}:{party}", case_id=self.s.case_id, party=party,
                 template=template, subject=f"[{self.s.case_id}] {subject}", data=payload,
-                at=at))
+                at=at, to=to, language=lang))
             self._timeline(at, "notification", template, f"to the {party.replace('_', ' ')}")
 
     def _set_stage(self, stage: str, at: datetime) -> None:

@@ -32,12 +32,18 @@ PeriodText = Annotated[str, Field(min_length=1, max_length=64,
                                   description="a legal period such as '2 months'")]
 
 
+Language = Literal["fr", "en"]
+
+
 class Controller(_Model):
     """The organisation under procedure."""
 
     name: str = Field(min_length=1, max_length=200)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166 alpha-2")
     annual_turnover_eur: int | None = Field(default=None, ge=0)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
+                              description="where the controller's notices are sent")
+    language: Language = "fr"
 
     @field_validator("country")
     @classmethod
@@ -282,6 +288,9 @@ class CaseInput(_Model):
     procedure: str = "fr-cnil"
     controller: Controller
     complainant_ref: str | None = Field(default=None, max_length=100)
+    complainant_email: str | None = Field(default=None, max_length=254,
+                                          pattern=r"^[^@\s]+@[^@\s]+$")
+    complainant_language: Language = "fr"
     subject: str = Field(default="", max_length=500)
     events: list[Event] = Field(default_factory=list)
 
@@ -301,6 +310,9 @@ class Notification(_Model):
     subject: str
     data: dict[str, Any] = Field(default_factory=dict)
     at: datetime
+    to: str | None = Field(default=None, description="address; None: the configured one "
+                                                     "(the case handler's)")
+    language: Language = "en"
 
 
 class RegisterEntry(_Model):
