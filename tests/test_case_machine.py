@@ -1,0 +1,127 @@
+"""Every rejection path of the case machine: the message names what was wrong and what is
+accepted, and the case is left exactly as it was (state and pending effects)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from enforcement.case import EventRejected, Machine
+from enforcement.models import EVENT_ADAPTER, CaseInput, Controller
+from enforcement.procedures import get_procedure
+
+NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+
+def machine(*events: dict[str, Any], turnover: int | None = None,
+            country: str = "FR") -> Machine:
+    m = Machine.open(CaseInput(case_id="T-1", controller=Controller(
+        name="Acme", country=country, annual_turnover_eur=turnover)),
+        get_procedure("fr-cnil"), NOW)
+    for e in events:
+        m.apply(EVENT_ADAPTER.validate_python(e), NOW)
+    m.take_effects()
+    return m
+
+
+COMPLAINT = {"type": "complaint_received", "date": "2026-01-05", "subject": "s",
+             "complainant_ref": "c"}
+NOTICE = {"type": "formal_notice_issued", "date": "2026-01-06", "period": "2 months"}
+SANCTION: list[dict[str, Any]] = [{"type": "rapporteur_designated", "date": "2026-01-05"},
+            {"type": "report_notified", "date": "2026-01-06"},
+            {"type": "hearing_scheduled", "date": "2026-01-07", "hearing_date": "2026-02-10"},
+            {"type": "hearing_held", "date": "2026-02-10"}]
+DECIDED: list[dict[str, Any]] = [*SANCTION, {"type": "sanction_decided", "date": "2026-02-20", "fine_eur": 1000},
+           {"type": "decision_notified", "date": "2026-02-21"}]
+WITH_PENALTY: list[dict[str, Any]] = [*SANCTION, {"type": "sanction_decided", "date": "2026-02-20", "fine_eur": 1000,
+                            "injunction_period": "1 month", "penalty_per_day_eur": 500},
+                {"type": "decision_notified", "date": "2026-02-21"}]
+
+
+@pytest.mark.parametrize(("history", "event", "message"), [
+    ([COMPLAINT], {"type": "hearing_held", "date": "2026-01-07"},
+     "does not fit the case at stage 'complaint'; accepted now: investigation_opened"),
+    ([COMPLAINT], {"type": "formal_notice_issued", "date": "2026-01-06", "period": "9 days"},
+     "under the minimum of 10 days"),
+    ([COMPLAINT, {"type": "investigation_opened", "date": "2026-01-06", "kind": "online"}],
+     {"type": "information_provided", "date": "2026-01-06"},
+     "no information request is pending"),
+    ([COMPLAINT], {"type": "case_resumed", "date": "2026-01-06"}, "not suspended"),
+    ([COMPLAINT, {"type": "case_suspended", "date": "2026-01-06"}],
+     {"type": "case_suspended", "date": "2026-01-07"}, "already suspended since 2026-01-06"),
+    ([COMPLAINT, {"type": "case_suspended", "date": "2026-01-06"}],
+     {"type": "case_resumed", "date": "2026-01-05"}, "before the suspension"),
+    ([COMPLAINT, NOTICE], {"type": "extension_granted", "date": "2026-01-07",
+                           "deadline": "appeal", "period": "1 month"},
+     "no pending deadline named 'appeal'; pending: formal_notice_compliance"),
+    ([COMPLAINT, NOTICE, {"type": "extension_granted", "date": "2026-01-07",
+                          "deadline": "formal_notice_compliance", "period": "1 month"}],
+     {"type": "extension_granted", "date": "2026-01-08",
+      "deadline": "formal_notice_compliance", "period": "1 month"}, "already was"),
+    ([COMPLAINT, NOTICE], {"type": "extension_granted", "date": "2026-01-07",
+                           "deadline": "formal_notice_compliance", "until": "2026-02-01"},
+     "must move the deadline later"),
+    ([*SANCTION[:2], {"type": "hearing_scheduled", "date": "2026-01-07",
+                      "hearing_date": "2026-02-10"}],
+     {"type": "hearing_scheduled", "date": "2026-02-01", "hearing_date": "2026-02-10"},
+     "earliest date is 2026-02-16"),
+    (SANCTION, {"type": "sanction_decided", "date": "2026-02-20", "fine_eur": 20_000_001},
+     "above the cap of 20,000,000"),
+    (SANCTION, {"type": "sanction_decided", "date": "2026-02-20", "fine_eur": 10_000_001,
+                "lower_tier": True}, "above the cap of 10,000,000"),
+    (SANCTION, {"type": "sanction_decided", "date": "2026-02-20", "fine_eur": 1,
+                "injunction_period": "1 month", "penalty_per_day_eur": 100_001},
+     "above the cap of 100,000 per day"),
+    (DECIDED, {"type": "compliance_established", "date": "2026-03-01"}, "no injunction"),
+    (DECIDED, {"type": "liquidation_opened", "date": "2026-05-01", "cutoff": "2026-05-01"},
+     "no daily penalty"),
+    (WITH_PENALTY, {"type": "liquidation_opened", "date": "2026-03-10",
+                    "cutoff": "2026-03-10"}, "must be after the injunction deadline 2026-03-23"),
+    ([COMPLAINT, {"type": "no_breach_found", "date": "2026-01-06"}],
+     {"type": "case_closed", "date": "2026-01-07"}, "the case is closed (dismissed)"),
+])
+def test_rejection_names_the_reason_and_changes_nothing(
+        history: list[dict[str, Any]], event: dict[str, Any], message: str) -> None:
+    m = machine(*history)
+    before = m.s.model_dump()
+    with pytest.raises(EventRejected, match=message.replace("(", r"\(").replace(")", r"\)")):
+        m.apply(EVENT_ADAPTER.validate_python(event), NOW)
+    assert m.s.model_dump() == before
+    assert not m.take_effects()
+
+
+def test_a_big_controller_has_a_turnover_based_cap() -> None:
+    m = machine(*SANCTION, turnover=2_000_000_000)  # 4% of EUR 2bn = EUR 80M
+    m.apply(EVENT_ADAPTER.validate_python({"type": "sanction_decided", "date": "2026-02-20",
+                                           "fine_eur": 80_000_000}), NOW)
+    assert m.s.sanction.fine_eur == 80_000_000
+
+
+def test_duplicate_event_id_is_applied_once() -> None:
+    m = machine(COMPLAINT)
+    notice = EVENT_ADAPTER.validate_python({**NOTICE, "id": "MED-1"})
+    assert m.apply(notice, NOW) is True
+    count = len(m.s.deadlines)
+    assert m.apply(notice, NOW) is False
+    assert len(m.s.deadlines) == count
+
+
+def test_appeal_period_of_a_controller_abroad() -> None:
+    home = machine(*DECIDED)
+    abroad = machine(*DECIDED, country="US")
+    appeal = {d.name: d for d in home.s.deadlines}["appeal"]
+    appeal_abroad = {d.name: d for d in abroad.s.deadlines}["appeal"]
+    assert appeal.period == "2 months" and appeal.due == "2026-04-21"
+    assert appeal_abroad.period == "4 months" and appeal_abroad.due == "2026-06-22"  # 21 Jun: Sun
+
+
+def test_penalty_from_the_day_after_the_deadline_to_compliance() -> None:
+    m = machine(*WITH_PENALTY)
+    # Injunction: 21 Feb 2026 + 1 month = Sat 21 Mar -> Mon 23 Mar. Compliance 2 Apr:
+    # 24 Mar .. 2 Apr inclusive = 10 days at EUR 500.
+    m.apply(EVENT_ADAPTER.validate_python({"type": "compliance_established",
+                                           "date": "2026-04-02"}), NOW)
+    status = m.status(datetime(2026, 6, 1, tzinfo=UTC))
+    assert (status.sanction.penalty_days, status.sanction.penalty_eur) == (10, 5000)
