@@ -33,11 +33,12 @@ SANCTION: list[dict[str, Any]] = [{"type": "rapporteur_designated", "date": "202
             {"type": "report_notified", "date": "2026-01-06"},
             {"type": "hearing_scheduled", "date": "2026-01-07", "hearing_date": "2026-02-10"},
             {"type": "hearing_held", "date": "2026-02-10"}]
-DECIDED: list[dict[str, Any]] = [*SANCTION, {"type": "sanction_decided", "date": "2026-02-20", "fine_eur": 1000},
-           {"type": "decision_notified", "date": "2026-02-21"}]
-WITH_PENALTY: list[dict[str, Any]] = [*SANCTION, {"type": "sanction_decided", "date": "2026-02-20", "fine_eur": 1000,
-                            "injunction_period": "1 month", "penalty_per_day_eur": 500},
-                {"type": "decision_notified", "date": "2026-02-21"}]
+NOTIFIED = {"type": "decision_notified", "date": "2026-02-21"}
+DECIDED: list[dict[str, Any]] = [
+    *SANCTION, {"type": "sanction_decided", "date": "2026-02-20", "fine_eur": 1000}, NOTIFIED]
+WITH_PENALTY: list[dict[str, Any]] = [
+    *SANCTION, {"type": "sanction_decided", "date": "2026-02-20", "fine_eur": 1000,
+                "injunction_period": "1 month", "penalty_per_day_eur": 500}, NOTIFIED]
 
 
 @pytest.mark.parametrize(("history", "event", "message"), [
