@@ -42,6 +42,7 @@ class RuleSet:
     cite_roll: str
     min_two_working_days: bool
     cite_two_days: str = ""
+    hours_from_next_hour: bool = False
 
 
 RULE_SETS: dict[str, RuleSet] = {
@@ -50,7 +51,8 @@ RULE_SETS: dict[str, RuleSet] = {
         "CPC art. 642", False),
     "eu-1182-71": RuleSet(
         "eu-1182-71", "Regulation (EEC, Euratom) No 1182/71", "Reg. 1182/71 art. 3(1)",
-        "Reg. 1182/71 art. 3(2)(c)", "Reg. 1182/71 art. 3(4)", True, "Reg. 1182/71 art. 3(5)"),
+        "Reg. 1182/71 art. 3(2)(c)", "Reg. 1182/71 art. 3(4)", True, "Reg. 1182/71 art. 3(5)",
+        hours_from_next_hour=True),
     "uk-tribunal": RuleSet(
         "uk-tribunal", "UK tribunal procedure rules", "GRC Rules r. 12",
         "Interpretation Act 1978 and GRC Rules r. 12", "GRC Rules r. 12(2)", False),
@@ -249,6 +251,13 @@ def compute_deadline(trigger: date | datetime, period: str | Period, cal: Calend
         if not isinstance(trigger, datetime):
             out.append(f"A bare date is taken as 12:00 on {trigger.isoformat()}, "
                        f"{cal.timezone} time.")
+        if rs.hours_from_next_hour:
+            event = begin
+            begin = (begin.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+                     + timedelta(hours=1)).astimezone(cal.tz)
+            out.append(f"The hour during which the event occurred ({event.isoformat()}) is not "
+                       f"counted: the period starts at {begin.isoformat()} "
+                       f"(Reg. 1182/71 art. 3(1) and 3(2)(a)).")
         end = (begin.astimezone(UTC) + plan[6]).astimezone(cal.tz)
         out.append(f"{text} from {begin.isoformat()} runs to {end.isoformat()} "
                    f"({cal.timezone} time); a period in hours is counted by the clock and is "
@@ -334,6 +343,9 @@ def suspend_deadline(previous: Deadline, days: int, cal: Calendar, *,
     out.append(f"The case was suspended for {days} day{'s' if days > 1 else ''}{span}: those "
                f"days are added to the period, whose last day becomes {raw.isoformat()}.")
     due = _roll(raw, cal, rs, out)
+    start = local_date(previous.trigger, cal)
+    if rs.min_two_working_days and (raw - start).days >= 2:
+        due = _two_working_days(start, due, cal, rs, out)
     exp = _expiry(due, cal, out)
     return Deadline(previous.trigger, previous.period, raw, due, exp, tuple(out), rs.name,
                     cal.key)

@@ -252,3 +252,23 @@ def test_overseas_department_has_its_own_zone_and_days() -> None:
     dl = compute_deadline(D("2024-11-20"), "1 month", reunion)
     assert dl.due == D("2024-12-23")  # 20 Dec holiday, then the weekend
     assert dl.expires_at.utcoffset() == timedelta(hours=4)
+
+
+def test_suspension_keeps_the_two_working_days_rule() -> None:
+    # Reg. 1182/71: 2 days from Fri 12 Jul 2024 -> Tue 16 Jul (see above). One day of
+    # suspension: raw end Mon 15 Jul, one working day only in the period -> still Tue 16 Jul.
+    eu = compute_deadline(D("2024-07-12"), "2 days", FR, "eu-1182-71")
+    moved = suspend_deadline(eu, 1, FR)
+    assert moved.due == D("2024-07-16")
+    assert moved.due >= eu.due
+
+
+def test_hours_under_reg_1182_71_start_at_the_next_hour() -> None:
+    # Art. 3(1): the hour during which the event occurs is not counted; 3(2)(a): the period
+    # starts at the beginning of the next hour. Event 18:20 -> counting from 19:00.
+    start = datetime.fromisoformat("2022-07-15T18:20:00+02:00")
+    dl = compute_deadline(start, "24 hours", FR, "eu-1182-71")
+    assert dl.due.isoformat() == "2022-07-16T19:00:00+02:00"
+    assert "not counted" in dl.explanation[0]
+    # The CPC has no such rule: counted from the event's clock time.
+    assert compute_deadline(start, "24 hours", FR).due.isoformat() == "2022-07-16T18:20:00+02:00"
