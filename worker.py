@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from activities.notify import Notifier
 from activities.register import Register
 from activities.register_db import make_engine, migrate
+from activities.webhooks import WebhookPublisher
 from enforcement.logs import configure
 from enforcement.settings import Settings, get_settings
 from enforcement.temporal import connect, start_dev_server
@@ -31,10 +32,11 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     """The worker with every workflow and activity of the engine registered."""
     migrate(settings.database_url)
     register = Register(make_engine(settings.database_url))
-    notifier = Notifier(register)
+    notifier = Notifier(register, settings)
+    webhooks = WebhookPublisher(settings)
     return Worker(client, task_queue=settings.task_queue,
                   workflows=[EnforcementCase, SanctionProcedure],
-                  activities=[register.record, notifier.deliver],
+                  activities=[register.record, notifier.deliver, webhooks.publish],
                   activity_executor=executor, workflow_runner=workflow_runner(),
                   max_concurrent_activities=settings.activity_threads)
 

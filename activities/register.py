@@ -11,7 +11,9 @@ upserted rows written in one order (`_lock_order`) so overlapping batches never 
 Times: `cases.opened_at/closed_at/updated_at`, `events.recorded_at`, `deadlines.updated_at`,
 `deadline_changes.at`, `decisions.decided_at` and `notifications.at` are the entry's `at`
 (the workflow time of the transition, virtual time in a simulation); only
-`register_keys.recorded_at` is the wall clock at which the register wrote the row.
+`register_keys.recorded_at` is the wall clock at which the register wrote the row, and a
+notification's `updated_at` once its delivery is marked (`mark_delivery`) is the wall clock
+of the delivery.
 
 The methods are synchronous: the worker runs them in a thread pool.
 """
@@ -36,6 +38,11 @@ from enforcement.models import DeadlineStatus, Notification, Party, RegisterBatc
 log = structlog.get_logger(__name__)
 
 MALFORMED = "MalformedRegisterEntry"
+
+# A notification's delivery: "recorded" until a channel takes it; "retrying" while a
+# transient failure is retried; then one of FINAL_DELIVERY, never changed afterwards.
+DeliveryStatus = Literal["recorded", "retrying", "sent", "failed", "skipped"]
+FINAL_DELIVERY: tuple[str, ...] = ("sent", "failed", "skipped")
 MAX_BIGINT = 2**63 - 1
 
 
@@ -338,6 +345,36 @@ class Register:
         log.info("register.notified", case_id=n.case_id, key=n.key, party=n.party,
                  template=n.template, recorded=applied)
         return applied
+
+    def mark_delivery(self, key: str, status: DeliveryStatus, channel: str,
+                      detail: str = "") -> bool:
+        """Set a recorded notification's delivery status, channel and detail.
+
+        A notification that reached a final status (sent, failed, skipped) keeps it: marking
+        it again changes nothing, so a retried activity cannot record a delivery twice or
+        turn a delivered message into a failed one. "retrying" may be set any number of
+        times before that. True when the row changed.
+        """
+        t = db.notifications
+        stmt = (t.update()
+                .where(t.c.key == key, t.c.status.not_in(FINAL_DELIVERY))
+                .values(status=status, channel=channel, detail=detail[:2000],
+                        updated_at=datetime.now(UTC)))
+        with self.engine.connect() as conn:
+            conn.execution_options(**{db.WRITE: True})
+            with conn.begin():
+                changed = conn.execute(stmt).rowcount == 1
+        log.info("register.delivery", key=key, status=status, channel=channel, detail=detail,
+                 changed=changed)
+        return changed
+
+    def delivery(self, key: str) -> tuple[str, str, str] | None:
+        """(status, channel, detail) of the notification recorded under `key`, if any."""
+        t = db.notifications
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.status, t.c.channel, t.c.detail)
+                               .where(t.c.key == key)).first()
+        return None if row is None else (row.status, row.channel, row.detail)
 
     # --- reads (tests, CLI, API) ----------------------------------------------------------
 

@@ -16,6 +16,8 @@ from temporalio.worker import Worker
 
 from activities.notify import Notifier
 from activities.register import Register
+from activities.webhooks import WebhookPublisher
+from enforcement.settings import Settings
 from enforcement.temporal import binary
 from workflows import workflow_runner
 from workflows.case import EnforcementCase, SanctionProcedure
@@ -32,13 +34,18 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @asynccontextmanager
-async def running_worker(client: Client, register: Register) -> AsyncIterator[str]:
-    """A worker with the engine's workflows and activities on a fresh task queue."""
-    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
-    notifier = Notifier(register)
+async def running_worker(client: Client, register: Register,
+                         task_queue: str | None = None,
+                         settings: Settings | None = None) -> AsyncIterator[str]:
+    """A worker with the engine's workflows and activities on a fresh task queue (or on
+    `task_queue`, to pick up workflows started earlier). With `settings`, notifications are
+    emailed and webhooks posted as those settings say; without, they are only recorded."""
+    task_queue = task_queue or f"tq-{uuid.uuid4().hex[:8]}"
+    notifier = Notifier(register, settings)
+    webhooks = WebhookPublisher(settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with Worker(client, task_queue=task_queue,
                           workflows=[EnforcementCase, SanctionProcedure, EventDriver],
-                          activities=[register.record, notifier.deliver],
+                          activities=[register.record, notifier.deliver, webhooks.publish],
                           activity_executor=executor, workflow_runner=workflow_runner()):
             yield task_queue

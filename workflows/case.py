@@ -17,12 +17,22 @@ from typing import Any
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from enforcement.case import SANCTION_STAGES, CaseState, EventRejected, Machine
-    from enforcement.models import CaseInput, CaseStatus, EventInput, Notification, RegisterBatch
+    from enforcement.models import (
+        CaseInput,
+        CaseStatus,
+        Event,
+        EventInput,
+        Notification,
+        RegisterBatch,
+        RegisterEntry,
+    )
     from enforcement.procedures import Procedure
+    from enforcement.status_query import CaseView, RejectedEvent, StatusRequest
+    from enforcement.timelimits import as_instant
 
 STAGE = SearchAttributeKey.for_keyword("EnforcementStage")
 PROCEDURE = SearchAttributeKey.for_keyword("EnforcementProcedure")
@@ -38,6 +48,28 @@ REJECTED = "EventRejected"
 # mid-activity be replaced quickly. Delivery talks to outside servers and gets longer.
 REGISTER_TIMEOUT = timedelta(seconds=10)
 DELIVERY_TIMEOUT = timedelta(seconds=30)
+WEBHOOK_TIMEOUT = timedelta(minutes=2)  # a batch, to every endpoint, each post up to 60 s
+# Register tables whose entries are published as webhooks (activities/webhooks.py).
+WEBHOOK_TABLES = ("events", "deadlines")
+# Since this patch, deliveries (emails, webhooks) run beside the case instead of holding it:
+# a mail server down for a day no longer delays the case's deadlines and events.
+DELIVER_BESIDE = "deliveries-beside-the-case"
+
+
+class ActivityRetry(BaseModel):
+    """The retry policy of the case's activities: exponential backoff, no attempt limit
+    (a transient failure is retried until it succeeds; permanent ones are non-retryable)."""
+
+    initial_interval_seconds: float = Field(default=1.0, gt=0)
+    backoff_coefficient: float = Field(default=2.0, ge=1)
+    maximum_interval_seconds: float = Field(default=300.0, gt=0)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self.initial_interval_seconds),
+            backoff_coefficient=self.backoff_coefficient,
+            maximum_interval=timedelta(seconds=max(self.maximum_interval_seconds,
+                                                   self.initial_interval_seconds)))
 
 
 def pure() -> contextlib.AbstractContextManager[None]:
@@ -57,6 +89,9 @@ class CaseStart(BaseModel):
     clock_offset_seconds: float = Field(
         default=0.0, description="simulation only: case time = workflow time + offset, so a "
         "past timeline can be replayed on a server whose clock is today")
+    webhooks: bool = Field(default=False, description="publish events and deadline changes "
+                           "as webhooks (set when the starter's settings name endpoints)")
+    retry: ActivityRetry = Field(default_factory=ActivityRetry)
 
 
 class SanctionStart(BaseModel):
@@ -64,6 +99,8 @@ class SanctionStart(BaseModel):
     procedure: Procedure
     search_attributes: bool = True
     clock_offset_seconds: float = 0.0
+    webhooks: bool = False
+    retry: ActivityRetry = Field(default_factory=ActivityRetry)
 
 
 class _CaseRunner:
@@ -77,6 +114,17 @@ class _CaseRunner:
         self.hands_off = False  # the parent: sanction stages belong to the child
         self.held: list[EventInput] = []
         self.offset = timedelta(0)
+        self.rejected: list[RejectedEvent] = []  # refused signals, for the status query
+        self.webhooks = False
+        self.retry = ACTIVITY_RETRY
+        self.sending: list[asyncio.Task[None]] = []  # deliveries running beside the case
+        self.published: asyncio.Task[None] | None = None  # the last webhook batch
+
+    def configure(self, start: CaseStart | SanctionStart) -> None:
+        self.use_search_attributes = start.search_attributes
+        self.offset = timedelta(seconds=start.clock_offset_seconds)
+        self.webhooks = start.webhooks
+        self.retry = start.retry.policy()
 
     def now(self) -> datetime:
         """The case's clock: the workflow's, shifted in simulations of past timelines."""
@@ -133,6 +181,24 @@ class _CaseRunner:
         except ApplicationError as exc:
             workflow.logger.warning("event rejected", extra={
                 "case_id": inp.case_id, "event_type": inp.event.type, "reason": str(exc)})
+            self._rejected(inp.event, exc.message)
+
+    def _rejected(self, ev: Event, reason: str) -> None:
+        self.rejected.append(RejectedEvent(
+            date=ev.date.isoformat(), type=ev.type, id=ev.id,
+            stage=self.m.s.stage if self.m is not None else "new", at=self.now(),
+            reason=reason))
+
+    def _status(self, req: StatusRequest | None) -> CaseStatus:
+        m = self.machine
+        now = self.now()
+        if req is not None and req.as_of is not None and m.s.status == "open":
+            now = as_instant(req.as_of, m.cal)
+        with pure():
+            status = m.status(now)
+        if req is None or not req.rejections:
+            return status
+        return CaseView(**dict(status), rejected_events=list(self.rejected))
 
     # --- effects and time --------------------------------------------------------------------
 
@@ -142,10 +208,21 @@ class _CaseRunner:
         if fx.register:
             await workflow.execute_activity(
                 "register.record", RegisterBatch(case_id=m.s.case_id, entries=fx.register),
-                start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=ACTIVITY_RETRY,
+                start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=self.retry,
                 result_type=int)
-        if fx.notifications:
-            await asyncio.gather(*(self._deliver(n) for n in fx.notifications))
+        published = ([e for e in fx.register if e.table in WEBHOOK_TABLES] if self.webhooks
+                     else [])
+        if fx.notifications or published:
+            if workflow.patched(DELIVER_BESIDE):
+                self.sending = [t for t in self.sending if not t.done()]
+                self.sending += [asyncio.create_task(self._deliver(n))
+                                 for n in fx.notifications]
+                if published:
+                    self.published = asyncio.create_task(
+                        self._publish(m.s.case_id, published, after=self.published))
+                    self.sending.append(self.published)
+            else:  # histories recorded before the patch: deliveries held the case
+                await asyncio.gather(*(self._deliver(n) for n in fx.notifications))
         if self.use_search_attributes:
             nxt = m.next_deadline()
             updates: list[SearchAttributeUpdate[Any]] = [
@@ -156,9 +233,35 @@ class _CaseRunner:
             workflow.upsert_search_attributes(updates)
 
     async def _deliver(self, n: Notification) -> None:
-        await workflow.execute_activity(
-            "notify.deliver", n, start_to_close_timeout=DELIVERY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY, result_type=bool)
+        try:
+            await workflow.execute_activity(
+                "notify.deliver", n, start_to_close_timeout=DELIVERY_TIMEOUT,
+                retry_policy=self.retry, result_type=bool)
+        except ActivityError as exc:  # permanent: recorded in the register with the reason
+            workflow.logger.warning("notification not delivered", extra={
+                "case_id": n.case_id, "key": n.key, "reason": str(exc.cause or exc)})
+
+    async def _publish(self, case_id: str, entries: list[RegisterEntry],
+                       after: asyncio.Task[None] | None) -> None:
+        """One webhook batch, after the previous one: receivers get a case's changes in
+        order."""
+        if after is not None:
+            await after
+        try:
+            await workflow.execute_activity(
+                "webhook.publish", RegisterBatch(case_id=case_id, entries=entries),
+                start_to_close_timeout=WEBHOOK_TIMEOUT, retry_policy=self.retry,
+                result_type=int)
+        except ActivityError as exc:  # permanent: a receiver refused some events
+            workflow.logger.warning("webhooks not delivered", extra={
+                "case_id": case_id, "keys": [e.key for e in entries],
+                "reason": str(exc.cause or exc)})
+
+    async def drain(self) -> None:
+        """Wait for the deliveries still running beside the case."""
+        while pending := [t for t in self.sending if not t.done()]:
+            await asyncio.gather(*pending)
+        self.sending.clear()
 
     async def wait_for_change(self) -> None:
         """Sleep until the next deadline or reminder, or until an event arrives."""
@@ -193,8 +296,7 @@ class SanctionProcedure(_CaseRunner):
 
     @workflow.run
     async def run(self, start: SanctionStart) -> CaseState:
-        self.use_search_attributes = start.search_attributes
-        self.offset = timedelta(seconds=start.clock_offset_seconds)
+        self.configure(start)
         self.m = Machine(start.state, start.procedure)
         self.m.s.workflow_id = workflow.info().workflow_id
         with pure():
@@ -202,6 +304,7 @@ class SanctionProcedure(_CaseRunner):
         await self.run_until(None)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.flush()
+        await self.drain()
         return self.m.s
 
     @workflow.update(name="event")
@@ -217,9 +320,8 @@ class SanctionProcedure(_CaseRunner):
         await self._signal(inp)
 
     @workflow.query(name="status")
-    def status(self) -> CaseStatus:
-        with pure():
-            return self.machine.status(self.now())
+    def status(self, req: StatusRequest | None = None) -> CaseStatus:
+        return self._status(req)
 
 
 @workflow.defn
@@ -229,8 +331,7 @@ class EnforcementCase(_CaseRunner):
     @workflow.run
     async def run(self, start: CaseStart) -> CaseStatus:
         self.hands_off = True
-        self.use_search_attributes = start.search_attributes
-        self.offset = timedelta(seconds=start.clock_offset_seconds)
+        self.configure(start)
         now = self.now()
         with pure():
             m = self.m = Machine.open(start.case, start.procedure, now)
@@ -242,6 +343,7 @@ class EnforcementCase(_CaseRunner):
             except EventRejected as exc:
                 workflow.logger.warning("opening event rejected", extra={
                     "case_id": m.s.case_id, "event_type": ev.type, "reason": str(exc)})
+                self._rejected(ev, str(exc))
         with pure():
             m.advance(now)
         await self.run_until(lambda: m.s.stage in SANCTION_STAGES)
@@ -251,7 +353,8 @@ class EnforcementCase(_CaseRunner):
                 SanctionProcedure.run,
                 SanctionStart(state=m.s, procedure=start.procedure,
                               search_attributes=start.search_attributes,
-                              clock_offset_seconds=start.clock_offset_seconds),
+                              clock_offset_seconds=start.clock_offset_seconds,
+                              webhooks=start.webhooks, retry=start.retry),
                 id=child_id)
             self.forward_to = child_id
             m.s.workflow_id = child_id
@@ -262,6 +365,7 @@ class EnforcementCase(_CaseRunner):
             m.s.workflow_id = workflow.info().workflow_id
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.flush()
+        await self.drain()
         with pure():
             return m.status(self.now())
 
@@ -278,6 +382,5 @@ class EnforcementCase(_CaseRunner):
         await self._signal(inp)
 
     @workflow.query(name="status")
-    def status(self) -> CaseStatus:
-        with pure():
-            return self.machine.status(self.now())
+    def status(self, req: StatusRequest | None = None) -> CaseStatus:
+        return self._status(req)
