@@ -1,0 +1,285 @@
+"""`enforce simulate`, run as a user runs it: the installed `enforce` script in a subprocess
+(each run starts its own time-skipping server and worker), and typer's CliRunner for files
+refused before anything starts. Expected dates come from the time-limit core."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from enforcement.cli import app
+from enforcement.procedures import get_procedure
+from enforcement.timelimits import compute_deadline, extend_deadline, penalty_accrual
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+ENFORCE = Path(sys.executable).parent / "enforce"
+FR = get_procedure("fr-cnil")
+D = date.fromisoformat
+runner = CliRunner()
+
+
+def simulate(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ENFORCE), "simulate", *map(str, args)], capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
+
+
+def simulate_json(*args: str | Path) -> Any:
+    done = simulate(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def due(run: dict[str, Any], name: str) -> list[str]:
+    return [d["due"] for d in run["deadlines"] if d["name"] == name]
+
+
+def runs_by_variant(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["variant"]: r for r in doc["runs"] if r["run"] is None}
+
+
+@pytest.fixture(scope="module")
+def clearview(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """The Clearview scenario with its variants, and the CSV, calendar and chart written."""
+    out = tmp_path_factory.mktemp("clearview")
+    doc = simulate_json(SCENARIOS / "clearview.yaml", "--csv", out / "cv.csv",
+                        "--ics", out / "cv.ics", "--plot", out / "cv.png")
+    return doc, out
+
+
+def test_clearview_dates_and_amounts(clearview: tuple[dict[str, Any], Path]) -> None:
+    doc, _ = clearview
+    run = runs_by_variant(doc)["scenario"]
+    assert run["case_id"] == "MED-2021-134" and run["procedure"] == "fr-cnil"
+    notice = compute_deadline(D("2021-11-26"), "2 months", FR.cal, FR.rules)
+    assert due(run, "formal_notice_compliance") == [notice.due.isoformat()] == ["2022-01-26"]
+    referral = [t for t in run["timeline"]
+                if t["name"] == "referred_to_sanction" and t["kind"] == "outcome"]
+    assert [t["date"] for t in referral] == ["2022-01-26"]
+    injunction = compute_deadline(D("2022-10-17"), "2 months", FR.cal, FR.rules)
+    assert due(run, "injunction_compliance") == [injunction.due.isoformat()] == ["2022-12-19"]
+    assert due(run, "appeal") == ["2023-02-17"]  # 2 + 2 months: established in the US
+    # Penalty up to the liquidation cut-off of 9 Feb 2023: 52 days (SAN-2023-005).
+    assert run["sanction"] == {"fine_eur": 20_000_000, "penalty_per_day_eur": 100_000,
+                               "penalty_days": 52, "penalty_eur": 5_200_000,
+                               "liquidated_eur": 5_200_000}
+    assert (run["status"], run["stage"]) == ("open", "liquidated")
+    assert run["rejected_events"] == [] and run["after_horizon"] == []
+    first = run["deadlines"][0]
+    assert set(first) == {"name", "trigger_date", "period", "due", "expires_at", "status",
+                          "explanation"}
+    assert {t["kind"] for t in run["timeline"]} == {"event", "deadline", "reminder",
+                                                    "notification", "outcome"}
+
+
+def test_what_if_moves_dates_and_each_variant_keeps_its_own_horizon(
+        clearview: tuple[dict[str, Any], Path]) -> None:
+    doc, _ = clearview
+    runs = runs_by_variant(doc)
+    notice = compute_deadline(D("2021-11-26"), "2 months", FR.cal, FR.rules)
+    extended = extend_deadline(notice, FR.cal, period="1 month")
+    ext = runs["one-month extension"]
+    assert due(ext, "formal_notice_compliance") == ["2022-01-26",
+                                                   extended.due.isoformat()]
+    assert extended.due.isoformat() == "2022-02-28"  # Sat 26 Feb rolls to Monday
+    moved = next(v for v in doc["summary"]["variants"] if v["variant"] == ext["variant"])
+    assert {"what": "formal_notice_compliance due", "scenario": "2022-01-26",
+            "variant": "2022-02-28", "days": 33} in moved["moved"]
+    assert {"what": "referred_to_sanction", "scenario": "2022-01-26",
+            "variant": "2022-02-28", "days": 33} in moved["moved"]
+    # Compliance 30 days after the deadline: 30 days of penalty, nothing liquidated.
+    late = runs["complies 30 days late"]["sanction"]
+    assert (late["penalty_days"], late["penalty_eur"], late["liquidated_eur"]) == (
+        30, 3_000_000, None)
+    # No compliance, no liquidation: the penalty runs to this variant's own horizon, not to
+    # the longer one of the scenario simulated in the same stretch of virtual time.
+    never = runs["never complies, no liquidation yet"]
+    assert never["horizon"] == "2023-03-31"
+    accrual = penalty_accrual(D("2022-12-19"), 100_000, D("2023-03-31"))
+    assert never["sanction"]["penalty_days"] == accrual.days == 102
+    assert never["sanction"]["penalty_eur"] == accrual.amount_eur == 10_200_000
+    assert not [t for t in never["timeline"] if t["date"][:10] > "2023-03-31"]
+
+
+def test_files_written(clearview: tuple[dict[str, Any], Path]) -> None:
+    doc, out = clearview
+    run = runs_by_variant(doc)["scenario"]
+    ics = (out / "cv.ics").read_text()
+    events = ics.split("BEGIN:VEVENT")[1:]
+    assert len(events) == len({d["name"] for d in run["deadlines"]}) == 6
+    for name, day in (("formal_notice_compliance", "20220126"),
+                      ("injunction_compliance", "20221219"), ("appeal", "20230217")):
+        block = next(e for e in events if f"CATEGORIES:{name.upper()}" in e.upper())
+        assert f"DTSTART;VALUE=DATE:{day}" in block
+    variant_ics = (out / "cv.one-month-extension.ics").read_text()
+    assert "DTSTART;VALUE=DATE:20220228" in variant_ics
+    png = (out / "cv.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000
+    rows = list(csv.DictReader((out / "cv.csv").open()))
+    assert {"scenario", "one-month extension"} <= {r["variant"] for r in rows}
+    fines = [r for r in rows if r["variant"] == "scenario" and r["record"] == "sanction"
+             and r["name"] == "penalty_eur"]
+    assert [r["detail"] for r in fines] == ["5200000"]
+    assert any(r["record"] == "deadline" and r["name"] == "injunction_compliance"
+               and r["due"] == "2022-12-19" for r in rows)
+
+
+def test_terminal_output_shows_rejected_scripted_events() -> None:
+    done = simulate(SCENARIOS / "ontime.yaml")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "Why each date" in text and "formal_notice_compliance due 2024-08-05" in text
+    assert "What if" in text and "comply on day 70" in text
+    # Day 70 falls after the notice's 2 months: the case was referred and the scripted
+    # acceptance refused; the user sees it, with the stage and the reason.
+    assert "Rejected events" in text
+    assert "compliance_accepted does not fit the case at stage 'referred'" in text
+    # With a one-month extension, the same date is in time.
+    assert "2024-09-05 (+31 d)" in text
+
+
+def test_rejections_in_json() -> None:
+    doc = simulate_json(SCENARIOS / "ontime.yaml")
+    runs = runs_by_variant(doc)
+    assert runs["scenario"]["outcome"] == "complied"
+    late = runs["comply on day 70"]
+    assert (late["status"], late["stage"]) == ("open", "referred")
+    [rej] = late["rejected_events"]
+    notice_day = D("2024-06-03")
+    assert rej["date"] == (notice_day + timedelta(days=70)).isoformat()
+    assert (rej["type"], rej["stage"]) == ("compliance_accepted", "referred")
+    assert runs["extension, then comply on day 70"]["outcome"] == "complied"
+
+
+def test_single_run_json_is_one_object() -> None:
+    run = simulate_json(SCENARIOS / "uk-ico.yaml")
+    assert run["case_id"] == "ICO-CLEARVIEW" and run["procedure"] == "uk-ico"
+    ico = get_procedure("uk-ico")
+    # Notice of intent 29 Nov 2021: 21 days for representations; appeal within 28 days.
+    reps = compute_deadline(D("2021-11-29"), "21 days", ico.cal, ico.rules)
+    assert due(run, "report_observations") == [reps.due.isoformat()]
+    appeal = compute_deadline(D("2022-05-18"), "28 days", ico.cal, ico.rules)
+    assert due(run, "appeal") == [appeal.due.isoformat()]
+    assert run["sanction"]["fine_eur"] == 7_552_800
+
+
+def test_batch_is_reproducible_with_a_seed(tmp_path: Path) -> None:
+    args = (SCENARIOS / "extension.yaml", "--runs", "4", "--seed", "11")
+    one = simulate_json(*args, "--plot", tmp_path / "batch.html")
+    two = simulate_json(*args)
+    assert one["summary"]["batch"] == two["summary"]["batch"]
+    batch = one["summary"]["batch"]
+    assert (batch["runs"], batch["seed"]) == (4, 11)
+    drawn = [r for r in one["runs"] if r["run"] is not None]
+    assert [r["run"] for r in drawn] == [0, 1, 2, 3]
+    for r in drawn:
+        assert 35 <= r["draws"]["evidence after notice"] <= 75
+        assert 2 <= r["draws"]["compliance_accepted after evidence"] <= 10
+    stats = batch["by_variant"]["scenario"]
+    assert sum(stats["outcomes"].values()) == 4
+    # The notice's extended deadline does not depend on the draws.
+    assert stats["dates"]["formal_notice_compliance due"]["p50"] == "2023-10-02"
+    closed = sorted(r["timeline"][-1]["date"][:10] for r in drawn
+                    if r["outcome"] == "complied")
+    if closed:
+        assert stats["dates"]["case_closed"]["min"] == closed[0]
+    page = (tmp_path / "batch.html").read_text()
+    assert page.startswith("<!doctype html>") and "<svg" in page and "p50" in page
+    other = simulate_json(SCENARIOS / "extension.yaml", "--runs", "4", "--seed", "12")
+    assert [r.get("draws") for r in other["runs"]] != [r.get("draws") for r in one["runs"]]
+
+
+# --- bad scenario files: one error line naming the line and the field, exit 2 ---------------
+
+GOOD = (SCENARIOS / "ontime.yaml").read_text()
+
+
+def refused(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["simulate", str(path)])
+    assert result.exit_code == 2, result.output
+    err = result.stderr
+    assert err.startswith("error: bad.yaml:") and err.count("\n") == 1, err
+    return err
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_unknown_event_type(tmp_path: Path) -> None:
+    text = GOOD.replace("type: information_provided", "type: information_sent")
+    err = refused(tmp_path, text)
+    assert f"bad.yaml:{line_of(text, 'information_sent')}: events[3].type: unknown event " \
+           f"type 'information_sent'; accepted: complaint_received" in err
+
+
+def test_bad_date(tmp_path: Path) -> None:
+    text = GOOD.replace("date: 2024-03-18", "date: 2024-02-30")
+    err = refused(tmp_path, text)
+    assert f"bad.yaml:{line_of(text, '2024-02-30')}: events[3].date: '2024-02-30'" in err
+    text = GOOD.replace("horizon: 2025-06-30", "horizon: 30/06/2025")
+    err = refused(tmp_path, text)
+    assert f"bad.yaml:{line_of(text, 'horizon:')}: horizon: '30/06/2025' is not a date" in err
+
+
+def test_missing_field(tmp_path: Path) -> None:
+    text = GOOD.replace("    kind: online\n", "")
+    err = refused(tmp_path, text)
+    assert f"bad.yaml:{line_of(text, 'type: investigation_opened')}: events[1].kind: " \
+           f"missing field" in err
+    text = GOOD.replace("    country: FR\n", "")
+    err = refused(tmp_path, text)
+    assert f"bad.yaml:{line_of(text, 'controller:')}: case.controller.country: missing " \
+           f"field" in err
+
+
+def test_bad_references_and_values(tmp_path: Path) -> None:
+    text = GOOD.replace("{after: notice, days: 45}", "{after: notise, days: 45}")
+    err = refused(tmp_path, text)
+    assert f"bad.yaml:{line_of(text, 'notise')}: no event 'notise'" in err
+    text = GOOD.replace("period: 2 months\n", "period: two months\n")
+    err = refused(tmp_path, text)
+    assert f"bad.yaml:{line_of(text, 'two months')}: events[4].period:" in err
+    text = GOOD.replace("procedure: fr-cnil", "procedure: fr-cnill")
+    assert "bad.yaml:2: procedure: unknown procedure 'fr-cnill'" in refused(tmp_path, text)
+    text = GOOD + "batch:\n  runs: 5\n  draws:\n    - {event: accepted, after: notice, " \
+                  "distribution: poisson, low: 1}\n"
+    err = refused(tmp_path, text)
+    assert "batch.draws[0].distribution: unknown distribution 'poisson'" in err
+    text = GOOD.replace("events:", "event:", 1)
+    assert "event: unknown field" in refused(tmp_path, text)
+
+
+def test_runs_without_a_batch_section(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", str(SCENARIOS / "ontime.yaml"), "--runs", "3"])
+    assert result.exit_code == 2
+    assert "need a `batch` section with draws" in result.stderr
+
+
+def test_events_refused_at_the_sanction_stage_are_shown_after_closure(tmp_path: Path) -> None:
+    text = (SCENARIOS / "uk-ico.yaml").read_text()
+    # A second hearing_held while the committee deliberates, then the case is closed.
+    text = text.replace("horizon: 2022-12-31", """  - type: hearing_held
+    date: 2022-03-02
+  - type: case_closed
+    date: 2022-09-01
+    reason: appeal withdrawn
+horizon: 2022-12-31""")
+    path = tmp_path / "closed.yaml"
+    path.write_text(text)
+    run = simulate_json(path)
+    assert (run["status"], run["outcome"]) == ("closed", "appeal withdrawn")
+    [rej] = run["rejected_events"]
+    assert (rej["date"], rej["type"], rej["stage"]) == ("2022-03-02", "hearing_held",
+                                                        "deliberation")
+    assert "accepted now: sanction_decided" in rej["reason"]
