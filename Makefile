@@ -16,7 +16,7 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python worker.py
+	$(BIN)/python -m enforcement.run
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -8,7 +8,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from enforcement.periods import PeriodError, parse_period
 
@@ -26,8 +34,21 @@ def _check_period(v: str | None) -> str | None:
         raise ValueError(str(exc)) from None
 
 
+def _moment(v: Any) -> Any:
+    """A bare date stays a date; anything with a time stays a date-time, even at midnight
+    (pydantic alone would read "2022-07-15T00:00:00+02:00" as the date 2022-07-15)."""
+    if isinstance(v, str):
+        text = v.strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("a date (2022-07-14) or a date-time with its offset "
+                             "(2022-07-15T18:00+02:00)") from None
+    return v
+
+
 Day = date
-Moment = date | datetime
+Moment = Annotated[date | datetime, BeforeValidator(_moment)]
 PeriodText = Annotated[str, Field(min_length=1, max_length=64,
                                   description="a legal period such as '2 months'")]
 

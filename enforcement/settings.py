@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ENFORCE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ENFORCE_", extra="ignore",
+                                      hide_input_in_errors=True)
 
     database_url: str = Field(default=f"sqlite:///{ROOT / 'var' / 'register.db'}",
                               description="SQLite file by default; postgresql://... for real")
@@ -29,6 +34,133 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     activity_threads: int = 16
+
+    # Email (activities/mail.py). Without smtp_host notifications are only recorded.
+    smtp_host: str | None = Field(default=None, description="unset: record notifications only")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = Field(default=True, description="upgrade with STARTTLS (required "
+                                "when true); false: plain SMTP, for a relay on localhost")
+    smtp_tls: bool = Field(default=False, description="implicit TLS from the first byte "
+                           "(port 465) instead of STARTTLS")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_cert_bundle: Path | None = Field(default=None, description="CA file to verify the "
+                                          "SMTP server's certificate (default: system CAs)")
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=25,
+                                        description="per SMTP exchange; under the activity's "
+                                        "30 s timeout")
+    mail_from: str = "Enforcement engine <enforcement@localhost>"
+    case_handler_email: str | None = Field(default=None, max_length=254,
+                                           pattern=r"^[^@\s]+@[^@\s]+$")
+
+    # Webhooks (activities/webhooks.py): CloudEvents signed per Standard Webhooks.
+    webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="JSON list or comma-separated http(s) URLs")
+    webhook_secret: SecretStr | None = Field(default=None, description="whsec_<base64>")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_source: str = Field(default="/enforcement-engine",
+                                description="CloudEvents `source` of every event")
+
+    # HTTP API (enforcement.api) and `make run` (enforcement.run)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_tokens: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='bearer token -> grant, as JSON: {"<token>": {"role": "regulator"}, '
+        '"<token>": {"role": "controller", "controller": "Clearview AI Inc."}}; roles: '
+        "regulator, controller, viewer")
+    api_tokens_file: Path = Field(
+        default=ROOT / "var" / "api-tokens.json",
+        description="read when ENFORCE_API_TOKENS is unset; `make run` creates it with one "
+        "token per role on the embedded dev server")
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _urls(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [u.strip() for u in text.split(",") if u.strip()]
+        return v
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _http(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"webhook URL {url!r} is not http(s)")
+        return v
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            webhook_key(v.get_secret_value())
+        return v
+
+    @model_validator(mode="after")
+    def _signed(self) -> Settings:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError("webhook_urls needs webhook_secret (whsec_<base64>): webhooks "
+                             "are always signed")
+        return self
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def webhooks_configured(self) -> bool:
+        return bool(self.webhook_urls)
+
+    # Payload encryption (enforcement/codec.py) and its codec server (enforcement/codec_server.py)
+    encryption_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='key id -> base64 of a 32-byte AES-256 key, as JSON: {"2026-01": "<b64>"}; '
+        "every key listed decrypts, so keep retired keys while histories written with them "
+        "live; empty: payloads are not encrypted. Checked by enforcement.codec.KeyRing, "
+        "whose errors name the key id, never the key")
+    encryption_key_id: str | None = Field(
+        default=None, description="the id of the key that encrypts new payloads; may be "
+        "omitted when ENFORCE_ENCRYPTION_KEYS holds a single key")
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = Field(default=8081, ge=1, le=65535)
+    codec_server_token: SecretStr | None = Field(
+        default=None, description="bearer token every /encode and /decode call must carry; "
+        "the codec server refuses to start without it")
+    codec_server_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:8080", "http://127.0.0.1:8080",
+                                 "http://localhost:8233", "http://127.0.0.1:8233"],
+        description="origins of the Temporal UI allowed to call the codec server: JSON list "
+        "or comma-separated")
+
+    @field_validator("codec_server_cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [o.strip() for o in text.split(",") if o.strip()]
+        return v
+
+    @property
+    def encryption_configured(self) -> bool:
+        return bool(self.encryption_keys)
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret `whsec_<base64>`."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("the webhook secret must look like whsec_<base64>")
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the webhook secret must look like whsec_<base64>") from None
+    if len(key) < 16:
+        raise ValueError("the webhook secret must hold at least 16 bytes (whsec_<base64>)")
+    return key
 
 
 @lru_cache(maxsize=1)

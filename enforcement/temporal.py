@@ -5,27 +5,51 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.common import (
+    SearchAttributeKey,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.envconfig import ClientConfigProfile
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from enforcement.case import EventRejected, Machine
+from enforcement.case import (
+    ACCEPTS,
+    ANYTIME,
+    PRE_SANCTION_STAGES,
+    SANCTION_STAGES,
+    EventRejected,
+    Machine,
+)
+from enforcement.codec import data_converter as engine_converter
 from enforcement.models import CaseInput, CaseStatus, Event, EventInput
-from enforcement.procedures import get_procedure
-from enforcement.settings import Settings
-from workflows.case import SEARCH_ATTRIBUTES, CaseStart, EnforcementCase
+from enforcement.procedures import Procedure, ProcedureError, all_procedures, get_procedure
+from enforcement.settings import Settings, get_settings
+from enforcement.timelimits import end_of_day
+from workflows.case import (
+    COUNTRY,
+    NEXT_DEADLINE,
+    PROCEDURE,
+    SEARCH_ATTRIBUTES,
+    STAGE,
+    CaseStart,
+    EnforcementCase,
+)
 
 SEARCH_KEYS: list[SearchAttributeKey[Any]] = [SearchAttributeKey.for_keyword("EnforcementStage"),
                SearchAttributeKey.for_keyword("EnforcementProcedure"),
@@ -56,7 +80,7 @@ async def start_dev_server(settings: Settings) -> WorkflowEnvironment:
     """The embedded Temporal dev server: SQLite file under var/, UI, search attributes."""
     settings.dev_server_db.parent.mkdir(parents=True, exist_ok=True)
     return await WorkflowEnvironment.start_local(
-        namespace=settings.temporal_namespace, data_converter=pydantic_data_converter,
+        namespace=settings.temporal_namespace, data_converter=engine_converter(settings),
         port=settings.dev_server_port, ui=True, ui_port=settings.dev_server_ui_port,
         search_attributes=SEARCH_KEYS, dev_server_existing_path=binary("temporal"),
         dev_server_database_filename=str(settings.dev_server_db),
@@ -71,39 +95,59 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
         address = f"127.0.0.1:{settings.dev_server_port}"
     if address is not None:
         return await Client.connect(address, namespace=settings.temporal_namespace,
-                                    data_converter=pydantic_data_converter)
+                                    data_converter=engine_converter(settings))
     profile = ClientConfigProfile.load()
     config = profile.to_client_connect_config()
     config.setdefault("target_host", settings.temporal_address)  # type: ignore[typeddict-item]
-    config["data_converter"] = pydantic_data_converter  # type: ignore[typeddict-unknown-key]
+    config["data_converter"] = engine_converter(settings)  # type: ignore[typeddict-unknown-key]
     return await Client.connect(**config)
 
 
-def check_opening(case: CaseInput) -> None:
-    """Reject a case whose opening events do not fit, before anything is started."""
-    from datetime import UTC, datetime
-    proc = get_procedure(case.procedure)
-    m = Machine.open(case, proc, datetime.now(UTC))
-    for ev in case.events:
+def check_opening(case: CaseInput) -> Procedure:
+    """Reject a case that cannot be opened, before anything is started: its procedure, its
+    dates, and each opening event against the stage the previous ones lead to."""
+    if case.case_id.endswith(":sanction"):
+        raise InvalidInput("case_id", "':sanction' ends the id of a case's sanction-stage "
+                           "workflow; choose another id")
+    check_dates(case)
+    try:
+        proc = get_procedure(case.procedure)
+    except ProcedureError as exc:
+        raise InvalidInput("procedure", str(exc)) from None
+    now = datetime.now(UTC)
+    m = Machine.open(case, proc, now)
+    for i, ev in enumerate(case.events):
         try:
-            m.apply(ev, datetime.now(UTC))
+            m.apply(ev, now)
         except EventRejected as exc:
-            raise CaseError(str(exc), "rejected") from None
+            raise EventNotAccepted(f"events[{i}]: {exc}", m.s.stage, list(m.accepted())) \
+                from None
+        except (ValueError, ArithmeticError) as exc:  # the core refused a value
+            raise InvalidInput(f"events[{i}]", str(exc)) from None
+    return proc
 
 
 async def open_case(client: Client, case: CaseInput, task_queue: str,
-                    search_attributes: bool = True) -> WorkflowHandle[EnforcementCase, CaseStatus]:
-    check_opening(case)
-    proc = get_procedure(case.procedure)
+                    search_attributes: bool = True, webhooks: bool | None = None,
+                    ) -> WorkflowHandle[EnforcementCase, CaseStatus]:
+    """Start a case, refused when a case with that id exists or existed (a closed case is
+    never restarted). `webhooks` (publish its events and deadline changes) defaults to
+    whether the settings name webhook endpoints: the workflow itself reads no settings."""
+    proc = check_opening(case)
+    if webhooks is None:
+        webhooks = get_settings().webhooks_configured
     try:
         return await client.start_workflow(
-            EnforcementCase.run, CaseStart(case=case, procedure=proc,
-                                           search_attributes=search_attributes),
-            id=case.case_id, task_queue=task_queue)
+            EnforcementCase.run,
+            CaseStart(case=case, procedure=proc, search_attributes=search_attributes,
+                      webhooks=webhooks),
+            id=case.case_id, task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+    except WorkflowAlreadyStartedError:
+        raise CaseError(f"case {case.case_id} already exists", "conflict") from None
     except RPCError as exc:
-        if "already" in str(exc).lower():
-            raise CaseError(f"case {case.case_id} already exists", "conflict") from None
-        raise
+        raise _rpc_error(exc, case.case_id) from None
 
 
 async def _active_handle(client: Client, case_id: str) -> WorkflowHandle[object, object]:
@@ -149,3 +193,235 @@ async def send_event(client: Client, case_id: str, event: Event) -> CaseStatus:
                                 "conflict") from None
             raise
     raise CaseError(f"case {case_id} did not settle at a stage; try again", "unavailable")
+
+
+# --- operator interfaces (CLI and HTTP API) ------------------------------------------------
+# Both validate with the models above and come here for everything that touches Temporal.
+
+EARLIEST_YEAR, LATEST_YEAR = 1950, 2150
+CASE_TYPES = ("EnforcementCase", "SanctionProcedure")
+ALL_STAGES: tuple[str, ...] = (*PRE_SANCTION_STAGES, *SANCTION_STAGES, "closed")
+
+
+class EventNotAccepted(CaseError):
+    """An event the case refused (409): the stage it is at and the events it accepts now."""
+
+    def __init__(self, message: str, stage: str, accepted: list[str]) -> None:
+        super().__init__(message, "conflict")
+        self.stage = stage
+        self.accepted = accepted
+
+
+class InvalidInput(CaseError):
+    """A value the engine cannot take (422); `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", "invalid")
+        self.field = field
+        self.reason = message
+
+
+class CaseSummary(BaseModel):
+    """One line of a case listing, read from the search attributes (no worker involved)."""
+
+    case_id: str
+    procedure: str | None = None
+    stage: str | None = None
+    status: Literal["open", "closed"] = "open"
+    next_deadline: datetime | None = None
+    controller_country: str | None = None
+    workflow_id: str
+    started_at: datetime | None = None
+
+
+def accepted_events(stage: str) -> list[str]:
+    """The events a case at `stage` accepts (the same table the workflows decide with)."""
+    if stage == "closed" or stage not in ACCEPTS:
+        return []
+    return [*ACCEPTS[stage], *ANYTIME]
+
+
+def check_dates(value: BaseModel, where: str = "") -> None:
+    """Dates outside EARLIEST_YEAR..LATEST_YEAR are refused before anything reaches a workflow:
+    a legal period counted from year 9999 cannot be computed, and a case is not that old."""
+    for name, field_value in vars(value).items():
+        if isinstance(field_value, list):
+            for i, item in enumerate(field_value):
+                if isinstance(item, BaseModel):
+                    check_dates(item, f"{where}{name}[{i}].")
+        elif isinstance(field_value, BaseModel):
+            check_dates(field_value, f"{where}{name}.")
+        elif (isinstance(field_value, date)
+              and not EARLIEST_YEAR <= field_value.year <= LATEST_YEAR):
+            raise InvalidInput(f"{where}{name}", f"{field_value.isoformat()} is outside the "
+                               f"years {EARLIEST_YEAR}-{LATEST_YEAR} the engine accepts")
+
+
+async def create_case(client: Client, case: CaseInput, task_queue: str,
+                      webhooks: bool | None = None) -> str:
+    """Complaint intake for the interfaces: `open_case`, returning the run id."""
+    handle = await open_case(client, case, task_queue, webhooks=webhooks)
+    return handle.result_run_id or ""
+
+
+def _rpc_error(exc: RPCError, case_id: str) -> CaseError:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return CaseError(f"no case {case_id!r}", "not_found")
+    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+        return InvalidInput("case_id", f"{case_id!r}: {exc.message}")
+    return CaseError(f"the Temporal service did not answer: {exc.message}", "unavailable")
+
+
+async def get_case(client: Client, case_id: str) -> CaseStatus:
+    """`case_status`, with every failure as a CaseError (not_found, unavailable)."""
+    try:
+        return await case_status(client, case_id)
+    except RPCError as exc:
+        raise _rpc_error(exc, case_id) from None
+    except WorkflowQueryFailedError as exc:
+        raise CaseError(f"case {case_id} cannot answer yet: {exc.message}",
+                        "unavailable") from None
+
+
+async def deliver_event(client: Client, case_id: str, event: Event) -> CaseStatus:
+    """`send_event` for the interfaces: dates checked first, and a refusal raised as
+    EventNotAccepted naming the case's stage and the events it accepts."""
+    check_dates(event)
+    try:
+        return await send_event(client, case_id, event)
+    except EventNotAccepted:
+        raise
+    except CaseError as exc:
+        if exc.kind != "conflict":
+            raise
+        try:
+            status = await case_status(client, case_id)
+            stage = status.stage
+        except (RPCError, WorkflowQueryFailedError):
+            stage = "closed"
+        raise EventNotAccepted(str(exc), stage, accepted_events(stage)) from None
+    except RPCError as exc:
+        raise _rpc_error(exc, case_id) from None
+
+
+def _literal(value: str) -> str:
+    if not value or any(c in value for c in "'\"\\\n\r"):
+        raise InvalidInput("query", f"{value!r} cannot be searched for")
+    return f"'{value}'"
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def due_before_instants(due_before: date | datetime,
+                        procedures: list[str]) -> dict[str, datetime]:
+    """The instant each procedure's deadlines must expire by to count as due before
+    `due_before`: for a bare date, the start of that day in the procedure's time zone, so a
+    deadline whose last day is the day before (expiring at its 24:00) is included."""
+    if isinstance(due_before, datetime):
+        if due_before.tzinfo is None:
+            raise InvalidInput("due_before", "a date-time must carry its offset "
+                           "(2026-12-01T00:00+01:00); or give a bare date")
+        return dict.fromkeys(procedures, due_before)
+    if not EARLIEST_YEAR <= due_before.year <= LATEST_YEAR:
+        raise InvalidInput("due_before", f"{due_before.isoformat()} is outside the years "
+                           f"{EARLIEST_YEAR}-{LATEST_YEAR} the engine accepts")
+    day_before = due_before - timedelta(days=1)
+    return {name: end_of_day(day_before, get_procedure(name).cal) for name in procedures}
+
+
+def _check_filters(stage: str | None, procedure: str | None) -> list[str]:
+    if stage is not None and stage not in ALL_STAGES:
+        raise InvalidInput("stage", f"unknown stage {stage!r}; accepted: "
+                           f"{', '.join(ALL_STAGES)}")
+    names = list(all_procedures())
+    if procedure is not None and procedure not in names:
+        raise InvalidInput("procedure", f"unknown procedure {procedure!r}; available: "
+                           f"{', '.join(names)}")
+    return [procedure] if procedure else names
+
+
+def cases_query(stage: str | None = None, procedure: str | None = None,
+                due_before: date | datetime | None = None) -> str:
+    """The visibility query over the engine's search attributes. The next-deadline bound is
+    one second wide of the exact one (the dev server's SQLite visibility does not compare
+    datetimes reliably at equality); `list_cases` applies the exact bound to what comes
+    back."""
+    names = _check_filters(stage, procedure)
+    parts = ["WorkflowType IN ('EnforcementCase', 'SanctionProcedure')"]
+    if stage is not None:
+        parts.append(f"EnforcementStage = {_literal(stage)}")
+    if procedure is not None:
+        parts.append(f"EnforcementProcedure = {_literal(procedure)}")
+    if due_before is not None:
+        limits = {name: at + timedelta(seconds=1)
+                  for name, at in due_before_instants(due_before, names).items()}
+        if len(set(limits.values())) == 1:
+            parts.append(f"NextDeadline < '{_utc(next(iter(limits.values())))}'")
+        else:
+            parts.append("(" + " OR ".join(
+                f"(EnforcementProcedure = {_literal(name)} AND NextDeadline < '{_utc(at)}')"
+                for name, at in limits.items()) + ")")
+    return " AND ".join(parts)
+
+
+def _is_due(summary: CaseSummary, due_before: date | datetime,
+            limits: dict[str, datetime]) -> bool:
+    """The exact bound: before an aware instant; or, for a day, expiring by its start (the
+    last day of the deadline is an earlier day) in the case's procedure's time zone."""
+    nxt, limit = summary.next_deadline, limits.get(summary.procedure or "")
+    if nxt is None or limit is None:
+        return False
+    return nxt < limit if isinstance(due_before, datetime) else nxt <= limit
+
+
+def _summary(wf: WorkflowExecution) -> CaseSummary:
+    sa = wf.typed_search_attributes
+    stage = sa.get(STAGE)
+    running = wf.status == WorkflowExecutionStatus.RUNNING
+    case_id = wf.parent_id if wf.workflow_type == "SanctionProcedure" and wf.parent_id else wf.id
+    return CaseSummary(
+        case_id=case_id, procedure=sa.get(PROCEDURE), stage=stage,
+        status="open" if running and stage != "closed" else "closed",
+        next_deadline=sa.get(NEXT_DEADLINE), controller_country=sa.get(COUNTRY),
+        workflow_id=wf.id, started_at=wf.start_time)
+
+
+async def list_cases(client: Client, stage: str | None = None, procedure: str | None = None,
+                     due_before: date | datetime | None = None,
+                     limit: int = 1000) -> list[CaseSummary]:
+    """Cases by stage, procedure and next deadline, from the search attributes, earliest
+    deadline first. A case at the sanction stage is shown by its SanctionProcedure child
+    (which holds its current stage) while that runs; otherwise by its EnforcementCase."""
+    query = cases_query(stage, procedure, due_before)
+    limits = ({} if due_before is None
+              else due_before_instants(due_before, _check_filters(stage, procedure)))
+    found: dict[str, dict[str, WorkflowExecution]] = {}
+    try:
+        async for wf in client.list_workflows(query, limit=limit * 2):
+            key = "child" if wf.workflow_type == "SanctionProcedure" else "parent"
+            case_id = wf.parent_id if key == "child" and wf.parent_id else wf.id
+            found.setdefault(case_id, {})[key] = wf
+    except RPCError as exc:
+        raise CaseError(f"the case listing failed: {exc.message}", "unavailable") from None
+    out: list[CaseSummary] = []
+    for execs in found.values():
+        parent, child = execs.get("parent"), execs.get("child")
+        running = WorkflowExecutionStatus.RUNNING
+        if child is not None and child.status == running:
+            chosen = child
+        elif parent is not None and not (parent.status == running
+                                         and parent.typed_search_attributes.get(STAGE)
+                                         in SANCTION_STAGES):
+            chosen = parent
+        elif child is not None:
+            chosen = child
+        else:
+            continue  # handing over to its sanction-stage workflow this very moment
+        summary = _summary(chosen)
+        if due_before is None or _is_due(summary, due_before, limits):
+            out.append(summary)
+    far = datetime.max.replace(tzinfo=UTC)
+    out.sort(key=lambda s: (s.next_deadline or far, s.case_id))
+    return out[:limit]
