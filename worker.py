@@ -33,7 +33,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     migrate(settings.database_url)
     register = Register(make_engine(settings.database_url))
     notifier = Notifier(register, settings)
-    webhooks = WebhookPublisher(settings)
+    webhooks = WebhookPublisher(settings, register=register)
     return Worker(client, task_queue=settings.task_queue,
                   workflows=[EnforcementCase, SanctionProcedure],
                   activities=[register.record, notifier.deliver, webhooks.publish],

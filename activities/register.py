@@ -269,6 +269,7 @@ ORDER: dict[str, tuple[str, ...]] = {
     "deadline_changes": ("id",),
     "decisions": ("id",),
     "notifications": ("id",),
+    "webhook_deliveries": ("id",),
 }
 assert set(ORDER) == set(db.TABLES)
 
@@ -367,6 +368,23 @@ class Register:
         log.info("register.delivery", key=key, status=status, channel=channel, detail=detail,
                  changed=changed)
         return changed
+
+    def record_webhook(self, case_id: str, key: str, receiver: str, status: str,
+                       detail: str = "") -> bool:
+        """A webhook event's outcome at one receiver ("delivered" or "refused" with the
+        reason), recorded once per (key, receiver): a retried activity adds nothing."""
+        t = db.webhook_deliveries
+        with self.engine.connect() as conn:
+            conn.execution_options(**{db.WRITE: True})
+            with conn.begin():
+                stmt = _dialect_insert(conn)(t).values(
+                    key=key, receiver=receiver, case_id=case_id, status=status,
+                    detail=detail[:2000], at=datetime.now(UTC),
+                ).on_conflict_do_nothing(index_elements=["key", "receiver"])
+                added = conn.execute(stmt.execution_options(preserve_rowcount=True)
+                                     ).rowcount == 1
+        log.info("register.webhook", key=key, status=status, added=added)
+        return added
 
     def delivery(self, key: str) -> tuple[str, str, str] | None:
         """(status, channel, detail) of the notification recorded under `key`, if any."""

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -189,6 +190,20 @@ notifications = Table(
     Index(None, "case_id"),
     Index(None, "status"),
     comment="every message to a party, once per idempotency key",
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False),
+    Column("receiver", Text, nullable=False),
+    Column("case_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    UniqueConstraint("key", "receiver"),
+    Index(None, "case_id"),
+    comment="each webhook event's outcome at each receiver, once: delivered or refused",
 )
 
 # Tables a RegisterEntry may target, and every table of the register (for reads).

@@ -34,6 +34,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.delivery import PERMANENT, DeliveryFailure, activity_error
+from activities.register import Register
 from enforcement.models import RegisterBatch, RegisterEntry
 from enforcement.settings import Settings, webhook_key
 
@@ -144,9 +145,18 @@ class WebhookPublisher:
     """Posts register entries to the configured endpoints."""
 
     def __init__(self, settings: Settings | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 register: Register | None = None) -> None:
         self.settings = settings
         self.transport = transport
+        self.register = register
+
+    async def _record(self, case_id: str, event_id: str, url: str, status: str,
+                      detail: str = "") -> None:
+        """The outcome at this receiver, in the register once (when one is attached)."""
+        if self.register is not None:
+            await asyncio.to_thread(self.register.record_webhook, case_id, event_id,
+                                    _where(url), status, detail)
 
     async def _post(self, client: httpx.AsyncClient, url: str, event: dict[str, Any]) -> None:
         assert self.settings is not None and self.settings.webhook_secret is not None
@@ -190,9 +200,12 @@ class WebhookPublisher:
                     return failure
                 progress["refused"].append(f"{event['id']}: {failure.reason}")
                 log.warning("webhook.refused", id=event["id"], reason=failure.reason)
+                await self._record(event["data"]["case_id"], event["id"], url, "refused",
+                                   failure.reason)
             else:
                 delivered.append(done)
                 log.info("webhook.delivered", id=event["id"], receiver=_where(url))
+                await self._record(event["data"]["case_id"], event["id"], url, "delivered")
             progress["settled"].append(done)
             activity.heartbeat(progress)
         return None

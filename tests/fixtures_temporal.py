@@ -42,7 +42,7 @@ async def running_worker(client: Client, register: Register,
     emailed and webhooks posted as those settings say; without, they are only recorded."""
     task_queue = task_queue or f"tq-{uuid.uuid4().hex[:8]}"
     notifier = Notifier(register, settings)
-    webhooks = WebhookPublisher(settings)
+    webhooks = WebhookPublisher(settings, register=register)
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with Worker(client, task_queue=task_queue,
                           workflows=[EnforcementCase, SanctionProcedure, EventDriver],

@@ -307,6 +307,9 @@ async def test_temporary_refusals_are_retried_until_delivered(
     expected = published_keys(register, cid)
     for receiver in webhook_receivers:
         assert_webhooks_exactly_once(receiver, expected)
+    hooks = register.case_rows(cid)["webhook_deliveries"]
+    assert {h["status"] for h in hooks} == {"delivered"}
+    assert len(hooks) == len({(h["key"], h["receiver"]) for h in hooks}) == 2 * len(expected)
     assert [d.status for d in webhook_receivers[0].deliveries[:3]] == [503, 429, 500]
     assert [d.status for d in webhook_receivers[1].deliveries[:4]] == [200, 200, 200, 408]
 
@@ -345,6 +348,12 @@ async def test_permanent_failures_are_recorded_and_not_retried(
     assert len(refused) == 1 and refused[0].event["type"] == refused_type
     assert sorted(webhook_receivers[1].processed) == sorted(k for k in expected
                                                             if k != refused[0].id)
+    # The register holds each (event, receiver) outcome once, the refusal with its reason.
+    hooks = register.case_rows(cid)["webhook_deliveries"]
+    assert len(hooks) == 2 * len(expected)
+    assert len({(h["key"], h["receiver"]) for h in hooks}) == len(hooks)
+    [bad] = [h for h in hooks if h["status"] == "refused"]
+    assert bad["key"] == refused[0].id and "422" in bad["detail"]
 
 
 async def test_no_address_is_skipped_and_no_smtp_only_records(
