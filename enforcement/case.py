@@ -621,7 +621,7 @@ class Machine:
         if not self.s.sanction.penalty_per_day_eur or self.s.injunction_due is None:
             raise EventRejected("liquidation_opened rejected: the decision carries no daily "
                                 "penalty payment")
-        if ev.cutoff <= date.fromisoformat(self.s.injunction_due):
+        if ev.cutoff <= _day(self.s.injunction_due):
             raise EventRejected(f"liquidation_opened rejected: the cut-off "
                                 f"{ev.cutoff.isoformat()} must be after the injunction deadline "
                                 f"{self.s.injunction_due}")
@@ -670,7 +670,7 @@ class Machine:
         reason = "liquidation cut-off"
         if self.s.compliance_date and date.fromisoformat(self.s.compliance_date) <= until:
             until, reason = date.fromisoformat(self.s.compliance_date), "compliance established"
-        return penalty_accrual(date.fromisoformat(self.s.injunction_due),
+        return penalty_accrual(_day(self.s.injunction_due),
                                self.s.sanction.penalty_per_day_eur, until, until_reason=reason)
 
     def refresh_sanction(self, today: date) -> None:
@@ -741,12 +741,18 @@ class Machine:
                      {"deadline": _dl(rec)})
         if rec.name == "formal_notice_compliance" and self.s.stage == "formal_notice":
             if self.p.refer_on_compliance_expiry:
-                self.refer(date.fromisoformat(rec.due), now,
+                self.refer(_day(rec.due), now,
                            f"formal notice not complied with by {rec.due}")
         elif rec.name == "injunction_compliance" and self.s.sanction.penalty_per_day_eur:
-            start = date.fromisoformat(rec.due) + timedelta(days=1)
+            start = _day(rec.due) + timedelta(days=1)
             self._timeline(start, "outcome", "penalty_accrual_started",
                            f"{self.s.sanction.penalty_per_day_eur:,} {self.p.currency} per day")
+
+
+def _day(due: str) -> date:
+    """The last day of a stored due date or date-time (hour periods are stored as local
+    date-times, whose first ten characters are that day)."""
+    return date.fromisoformat(due[:10])
 
 
 def _instant(d: date | datetime, cal: Any) -> datetime:

@@ -126,3 +126,20 @@ def test_penalty_from_the_day_after_the_deadline_to_compliance() -> None:
                                            "date": "2026-04-02"}), NOW)
     status = m.status(datetime(2026, 6, 1, tzinfo=UTC))
     assert (status.sanction.penalty_days, status.sanction.penalty_eur) == (10, 5000)
+
+
+def test_a_formal_notice_in_hours_expires_into_a_referral() -> None:
+    # Urgency procedure: 72 hours from Fri 5 Jan 2024 14:00 Paris -> Mon 8 Jan 14:00, never
+    # rolled; at expiry the case is referred, dated on that day.
+    m = Machine.open(CaseInput(case_id="U-1", procedure="fr-cnil-urgency",
+                               controller=Controller(name="Acme", country="FR")),
+                     get_procedure("fr-cnil-urgency"), NOW)
+    m.apply(EVENT_ADAPTER.validate_python({
+        "type": "formal_notice_issued", "date": "2024-01-05T14:00:00+01:00",
+        "period": "72 hours"}), NOW)
+    [notice] = m.s.deadlines
+    assert notice.due == "2024-01-08T14:00:00+01:00"
+    m.advance(notice.expires_at)
+    assert m.s.stage == "referred"
+    referral = [t for t in m.s.timeline if t.name == "referred_to_sanction"]
+    assert referral[0].date == "2024-01-08"
