@@ -20,6 +20,8 @@ The methods are synchronous: the worker runs them in a thread pool.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -209,11 +211,29 @@ def _write_case(conn: Connection, e: RegisterEntry, d: _Data) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.case_id], set_=update))
 
 
+def event_hash(prev_hash: str, key: str, case_id: str, seq: int, type_: str, date: str,
+               event_id: str | None, data: Any) -> str:
+    """SHA-256 over the previous row's hash and this row's content, canonically encoded."""
+    body = json.dumps([prev_hash, key, case_id, seq, type_, date, event_id, data],
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _last_hash(conn: Connection, case_id: str) -> str:
+    t = db.events
+    row = conn.execute(select(t.c.row_hash).where(t.c.case_id == case_id)
+                       .order_by(t.c.seq.desc(), t.c.id.desc()).limit(1)).first()
+    return row.row_hash if row is not None else ""
+
+
 def _write_event(conn: Connection, e: RegisterEntry, d: _Data) -> None:
     assert isinstance(d, EventData)
+    fields = d.model_dump(mode="json")["fields"]
+    prev = _last_hash(conn, e.case_id)
     conn.execute(db.events.insert().values(
         key=e.key, case_id=e.case_id, seq=d.seq, type=d.type, date=d.date,
-        event_id=d.event_id, data=d.model_dump(mode="json")["fields"], recorded_at=_utc(e.at),
+        event_id=d.event_id, data=fields, recorded_at=_utc(e.at), prev_hash=prev,
+        row_hash=event_hash(prev, e.key, e.case_id, d.seq, d.type, d.date, d.event_id, fields),
     ))
 
 
@@ -385,6 +405,24 @@ class Register:
                                      ).rowcount == 1
         log.info("register.webhook", key=key, status=status, added=added)
         return added
+
+    def verify(self) -> tuple[int, dict[str, Any] | None]:
+        """Recompute every case's event chain: (rows checked, the first altered row or None).
+        A row is altered when its content no longer gives its hash, or when its `prev_hash`
+        is not the hash of the case's previous row (a row removed or inserted)."""
+        t = db.events
+        checked, last = 0, dict[str, str]()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).order_by(t.c.case_id, t.c.seq, t.c.id))
+            for r in rows:
+                expected_prev = last.get(r.case_id, "")
+                digest = event_hash(r.prev_hash, r.key, r.case_id, r.seq, r.type, r.date,
+                                    r.event_id, r.data)
+                if r.prev_hash != expected_prev or digest != r.row_hash:
+                    return checked, dict(r._mapping)
+                last[r.case_id] = r.row_hash
+                checked += 1
+        return checked, None
 
     def delivery(self, key: str) -> tuple[str, str, str] | None:
         """(status, channel, detail) of the notification recorded under `key`, if any."""

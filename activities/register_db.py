@@ -120,6 +120,8 @@ events = Table(
     Column("event_id", Text),
     Column("data", JSON, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
+    Column("prev_hash", Text, nullable=False, server_default=""),
+    Column("row_hash", Text, nullable=False, server_default=""),
     Index(None, "case_id", "seq"),
     comment="append-only: every event applied to a case",
 )

@@ -556,6 +556,33 @@ def simulate_command(
         err.print(f"wrote {note}", highlight=False)
 
 
+register_app = typer.Typer(help="The outcome register.", no_args_is_help=True)
+app.add_typer(register_app, name="register")
+
+
+@register_app.command("verify")
+def register_verify(
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="default: ENFORCE_DATABASE_URL")] = None,
+) -> None:
+    """Recompute the SHA-256 chain of the register's event rows; exit 1 at the first row
+    that was altered, removed or inserted."""
+    from activities.register import Register
+    from activities.register_db import make_engine, migrate
+    from enforcement.settings import get_settings
+
+    url = database_url or get_settings().database_url
+    migrate(url)
+    checked, altered = Register(make_engine(url)).verify()
+    if altered is None:
+        out.print(f"register intact: {checked} event rows, every chain verified")
+        return
+    sys.stderr.write(f"error: event row {altered['key']} (case {altered['case_id']}, "
+                     f"seq {altered['seq']}) was altered, or a row before it was removed or "
+                     f"inserted; {checked} rows before it verified\n")
+    raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, update
 from sqlalchemy.exc import OperationalError
 from temporalio.exceptions import ApplicationError
 
 from activities import register as register_module
+from activities import register_db as db
 from activities.register import Register
 from activities.register_db import TABLES, make_engine, metadata, migrate
 from enforcement.models import Notification, RegisterBatch, RegisterEntry
@@ -75,7 +76,7 @@ def test_migrate_creates_the_register_and_is_idempotent(register_url: str) -> No
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == {*TABLES, "alembic_version"}
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert ctx.get_current_revision() == "0002"
+            assert ctx.get_current_revision() == "0003"
             # The hand-written migrations create exactly what the code expects.
             assert compare_metadata(ctx, metadata) == []
             assert Register(engine).count("cases") == 0
@@ -338,3 +339,41 @@ def test_a_database_error_mid_batch_rolls_back_and_the_retry_records_everything(
     monkeypatch.undo()
     assert register.record(FULL) == 6
     assert register.count("register_keys") == 6
+
+
+def test_event_rows_are_chained_and_an_alteration_is_found(register: Register) -> None:
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    batch = RegisterBatch(case_id="CH-1", entries=[
+        RegisterEntry(key=f"CH-1:event:{n}", table="events", case_id="CH-1", at=at,
+                      data={"seq": n, "type": "hearing_held", "date": f"2024-01-0{n}",
+                            "event_id": None, "fields": {"n": n}})
+        for n in (1, 2, 3)])
+    register.record(batch)
+    assert register.verify() == (3, None)
+    with register.engine.begin() as conn:  # someone edits the second row's date
+        conn.execute(update(db.events).where(db.events.c.key == "CH-1:event:2")
+                     .values(date="2024-01-09"))
+    checked, altered = register.verify()
+    assert checked == 1 and altered is not None and altered["key"] == "CH-1:event:2"
+
+
+def test_enforce_register_verify_reports_the_altered_row(register_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from enforcement.cli import app
+    migrate(register_url)
+    reg = Register(make_engine(register_url))
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    reg.record(RegisterBatch(case_id="CLI-1", entries=[
+        RegisterEntry(key=f"CLI-1:event:{n}", table="events", case_id="CLI-1", at=at,
+                      data={"seq": n, "type": "hearing_held", "date": "2024-01-01",
+                            "event_id": None, "fields": {}}) for n in (1, 2)]))
+    runner = CliRunner()
+    ok = runner.invoke(app, ["register", "verify", "--database-url", register_url])
+    assert ok.exit_code == 0 and "2 event rows" in ok.output
+    with reg.engine.begin() as conn:
+        conn.execute(update(db.events).where(db.events.c.key == "CLI-1:event:1")
+                     .values(data={"forged": True}))
+    bad = runner.invoke(app, ["register", "verify", "--database-url", register_url])
+    assert bad.exit_code == 1
+    assert "CLI-1:event:1" in bad.stderr

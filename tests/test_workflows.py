@@ -98,6 +98,7 @@ async def test_clearview_full_path(ts_env: WorkflowEnvironment, register: Regist
     assert events[:3] == ["complaint_received", "investigation_opened", "formal_notice_issued"]
     assert "referred_to_sanction" in events and events[-1] == "case_closed"
     assert len(events) == len(CLEARVIEW) + 1
+    assert register.verify()[1] is None  # the event rows' SHA-256 chain holds
     current = {r["name"]: r for r in rows["deadlines"]}
     assert current["injunction_compliance"]["due"] == "2022-12-19"
     assert current["formal_notice_compliance"]["status"] == "missed"
