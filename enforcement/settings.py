@@ -74,9 +74,10 @@ class Settings(BaseSettings):
         description="read when ENFORCE_API_TOKENS is unset; `make run` creates it with one "
         "token per role on the embedded dev server")
 
-    @field_validator("webhook_urls", mode="before")
+    @field_validator("webhook_urls", "codec_server_cors_origins", mode="before")
     @classmethod
-    def _urls(cls, v: object) -> object:
+    def _list(cls, v: object) -> object:
+        """A list from the environment: a JSON list or comma-separated values."""
         if isinstance(v, str):
             text = v.strip()
             if text.startswith("["):
@@ -134,16 +135,6 @@ class Settings(BaseSettings):
                                  "http://localhost:8233", "http://127.0.0.1:8233"],
         description="origins of the Temporal UI allowed to call the codec server: JSON list "
         "or comma-separated")
-
-    @field_validator("codec_server_cors_origins", mode="before")
-    @classmethod
-    def _origins(cls, v: object) -> object:
-        if isinstance(v, str):
-            text = v.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [o.strip() for o in text.split(",") if o.strip()]
-        return v
 
     @property
     def encryption_configured(self) -> bool:

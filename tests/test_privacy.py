@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +23,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import structlog
 import uvicorn
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -53,11 +51,11 @@ from enforcement.codec import (
     new_key,
 )
 from enforcement.codec_server import create_app
-from enforcement.logs import configure
 from enforcement.models import EVENT_ADAPTER, CaseInput, Controller, Event
 from enforcement.settings import Settings
 from enforcement.simulation import SimCase, simulate
 from enforcement.temporal import CaseError, binary, case_status, open_case, send_event
+from tests.test_redact import _configured as configured_logs
 from workflows import workflow_runner
 from workflows.case import EnforcementCase, SanctionProcedure
 from workflows.driver import EventDriver
@@ -171,19 +169,7 @@ async def enc_env() -> AsyncIterator[WorkflowEnvironment]:
 @contextlib.contextmanager
 def captured_logs() -> Iterator[io.StringIO]:
     """The engine's logging configuration, writing to a buffer; restored afterwards."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    configure("DEBUG", json=True)
-    buffer = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
-    try:
-        yield buffer
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
-        structlog.reset_defaults()
+    yield from configured_logs(json=True)
 
 
 # --- the case on Temporal -----------------------------------------------------------------
