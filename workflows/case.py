@@ -289,6 +289,24 @@ class _CaseRunner:
                 return
             await self.wait_for_change()
 
+    # --- handlers: the same for both workflows ---------------------------------------------
+
+    @workflow.update(name="event")
+    async def event(self, inp: EventInput) -> CaseStatus:
+        return self._apply(inp)
+
+    @event.validator
+    def _check_event(self, inp: EventInput) -> None:
+        self._validate(inp)
+
+    @workflow.signal(name="event")
+    async def event_signal(self, inp: EventInput) -> None:
+        await self._signal(inp)
+
+    @workflow.query(name="status")
+    def status(self, req: StatusRequest | None = None) -> CaseStatus:
+        return self._status(req)
+
 
 @workflow.defn
 class SanctionProcedure(_CaseRunner):
@@ -306,22 +324,6 @@ class SanctionProcedure(_CaseRunner):
         await self.flush()
         await self.drain()
         return self.m.s
-
-    @workflow.update(name="event")
-    async def event(self, inp: EventInput) -> CaseStatus:
-        return self._apply(inp)
-
-    @event.validator
-    def _check_event(self, inp: EventInput) -> None:
-        self._validate(inp)
-
-    @workflow.signal(name="event")
-    async def event_signal(self, inp: EventInput) -> None:
-        await self._signal(inp)
-
-    @workflow.query(name="status")
-    def status(self, req: StatusRequest | None = None) -> CaseStatus:
-        return self._status(req)
 
 
 @workflow.defn
@@ -368,19 +370,3 @@ class EnforcementCase(_CaseRunner):
         await self.drain()
         with pure():
             return m.status(self.now())
-
-    @workflow.update(name="event")
-    async def event(self, inp: EventInput) -> CaseStatus:
-        return self._apply(inp)
-
-    @event.validator
-    def _check_event(self, inp: EventInput) -> None:
-        self._validate(inp)
-
-    @workflow.signal(name="event")
-    async def event_signal(self, inp: EventInput) -> None:
-        await self._signal(inp)
-
-    @workflow.query(name="status")
-    def status(self, req: StatusRequest | None = None) -> CaseStatus:
-        return self._status(req)
