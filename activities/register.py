@@ -357,12 +357,7 @@ class Register:
 
         True when this call recorded it, False when its key was already recorded.
         """
-        entry = RegisterEntry(
-            key=n.key, table="notifications", case_id=n.case_id, at=n.at,
-            data={"party": n.party, "template": n.template, "subject": n.subject,
-                  "data": n.data},
-        )
-        applied = self._apply(RegisterBatch(case_id=n.case_id, entries=[entry])) == 1
+        applied = self._apply(RegisterBatch(case_id=n.case_id, entries=[n.entry()])) == 1
         log.info("register.notified", case_id=n.case_id, key=n.key, party=n.party,
                  template=n.template, recorded=applied)
         return applied

@@ -2,13 +2,17 @@
 
     .venv/bin/python benchmarks/simulate.py [--compare 40] [--scenarios 1000] [--processes 2]
 
-1. On one time-skipping server and one worker, in the same run: `--compare` Clearview-like
-   scenarios through the real workflows (`enforcement.simulation`, as `enforce simulate`
-   runs them: EventDriver, case workflow and sanction child, register on a throwaway SQLite
-   file), then as many bare workflows with the same number of timers and activities per
-   scenario (counted from the simulated histories; no-op activities), and the ratio.
-2. `--scenarios` Clearview-like scenarios split over `--processes` processes, each with its
-   own time-skipping server and worker: the wall time from launch to the last result.
+1. On one time-skipping server and one worker, in the same run, for each way `enforce
+   simulate` runs (without `--register`: no register, no activity; with `--register`: one
+   register write per transition, notifications recorded in it): `--compare` Clearview-like
+   scenarios through the real workflows (`enforcement.simulation`: the case workflow and its
+   sanction child, the events in the case's script, the unsandboxed runner), then as many
+   bare workflows with the same number of timers and activities per scenario (counted from
+   the simulated histories; no-op activities; the same runner), and the ratio. Both are
+   warmed up first on a few scenarios of their own.
+2. `--scenarios` Clearview-like scenarios (without `--register`) split over `--processes`
+   processes, each with its own time-skipping server and worker: the wall time from launch
+   to the last result.
 
 A Clearview-like scenario is scenarios/clearview.yaml as written, its whole timeline shifted
 by 0-27 days so the cases' instants do not all coincide. Figures are printed, never
@@ -21,8 +25,10 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -40,6 +46,7 @@ if str(ROOT) not in sys.path:
 from enforcement.models import EVENT_ADAPTER, Event  # noqa: E402
 from enforcement.scenarios import load_scenario  # noqa: E402
 from enforcement.simulation import (  # noqa: E402
+    RUNNER,
     STEP,
     SimCase,
     Simulator,
@@ -47,7 +54,6 @@ from enforcement.simulation import (  # noqa: E402
     simulator,
     skip,
 )
-from workflows import workflow_runner  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bare import BareLifecycle, noop  # noqa: E402
@@ -79,6 +85,8 @@ def clearview_like(n: int, start: int = 0) -> list[SimCase]:
 # The bare workflow lives in its own module: the sandbox re-imports a workflow's module
 # by name, which a script run as __main__ does not have.
 
+WARM_UP = 4
+
 
 async def _history_counts(sim: Simulator, workflow_ids: list[str]) -> Counter[str]:
     counts: Counter[str] = Counter()
@@ -89,36 +97,47 @@ async def _history_counts(sim: Simulator, workflow_ids: list[str]) -> Counter[st
     return counts
 
 
-async def compare(n: int) -> dict[str, Any]:
-    cases = clearview_like(n)
-    async with simulator(cases_hint=n) as sim:
-        prefix = f"bench-{uuid.uuid4().hex[:6]}-"
+async def _simulate(sim: Simulator, cases: list[SimCase]) -> tuple[float, Counter[str]]:
+    prefix = f"bench-{uuid.uuid4().hex[:6]}-"
+    t0 = time.perf_counter()
+    outcomes = await run_cases(sim.env, sim.task_queue, cases, prefix=prefix,
+                               effects=sim.effects)
+    seconds = time.perf_counter() - t0
+    assert all(o.status.stage == "liquidated" for o in outcomes), "incomplete runs"
+    first = f"{prefix}0-{cases[0].case.case_id}"
+    return seconds, await _history_counts(sim, [first, f"{first}:sanction"])
+
+
+async def _bare(sim: Simulator, n: int, timers: int, activities: int) -> float:
+    """n bare workflows on the simulation's server, on their own task queue."""
+    task_queue = f"bare-{uuid.uuid4().hex[:6]}"
+    async with Worker(sim.env.client, task_queue=task_queue, workflows=[BareLifecycle],
+                      activities=[noop], workflow_runner=RUNNER,
+                      activity_executor=_executor(), max_cached_workflows=max(1000, n + 100)):
         t0 = time.perf_counter()
-        outcomes = await run_cases(sim.env, sim.task_queue, cases, prefix=prefix)
-        sim_seconds = time.perf_counter() - t0
-        assert all(o.status.stage == "liquidated" for o in outcomes), "incomplete runs"
-        first = f"{prefix}0-{cases[0].case.case_id}"
-        counts = await _history_counts(sim, [first, f"{first}:sanction", f"{first}:driver"])
-        timers = counts["timer_started_event_attributes"]
-        activities = counts["activity_task_scheduled_event_attributes"]
-        # The bare workflow on the same server, in the same run, on its own task queue.
-        task_queue = f"bare-{uuid.uuid4().hex[:6]}"
-        async with Worker(sim.env.client, task_queue=task_queue, workflows=[BareLifecycle],
-                          activities=[noop], workflow_runner=workflow_runner(),
-                          activity_executor=_executor(),
-                          max_cached_workflows=max(1000, n + 100)):
-            t0 = time.perf_counter()
-            for i in range(n):
-                await sim.env.client.start_workflow(
-                    BareLifecycle.run, [timers, activities], id=f"bare-{i}-{uuid.uuid4().hex[:6]}",
-                    task_queue=task_queue)
-            span = timedelta(days=30 * timers + 1)
-            done = timedelta(0)
-            while done < span:
-                step = min(STEP, span - done)
-                await skip(sim.env, step)
-                done += step
-            bare_seconds = time.perf_counter() - t0
+        for i in range(n):
+            await sim.env.client.start_workflow(
+                BareLifecycle.run, [timers, activities], id=f"bare-{i}-{uuid.uuid4().hex[:6]}",
+                task_queue=task_queue)
+        span = timedelta(days=30 * timers + 1)
+        done = timedelta(0)
+        while done < span:
+            step = min(STEP, span - done)
+            await skip(sim.env, step)
+            done += step
+        return time.perf_counter() - t0
+
+
+async def compare(n: int, register: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'register.db'}" if register else None
+        async with simulator(url, cases_hint=n + WARM_UP) as sim:
+            _, counts = await _simulate(sim, clearview_like(WARM_UP))
+            timers = counts["timer_started_event_attributes"]
+            activities = counts["activity_task_scheduled_event_attributes"]
+            await _bare(sim, WARM_UP, timers, activities)
+            sim_seconds, counts = await _simulate(sim, clearview_like(n))
+            bare_seconds = await _bare(sim, n, timers, activities)
     return {"scenarios": n, "timers": timers, "activities": activities,
             "signals": counts["workflow_execution_signaled_event_attributes"],
             "workflow_tasks": counts["workflow_task_completed_event_attributes"],
@@ -174,19 +193,21 @@ def main() -> None:
     logging.getLogger().setLevel(logging.ERROR)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     if args.part is not None:
-        print(json.dumps(asyncio.run(part(args.part, args.start))))
-        return
+        print(json.dumps(asyncio.run(part(args.part, args.start))), flush=True)
+        os._exit(0)  # no interpreter teardown: see enforcement.cli.main
     print(f"simulation benchmark, {datetime.now().isoformat(timespec='seconds')}, "
           f"Python {sys.version.split()[0]}")
     if args.compare:
-        c = asyncio.run(compare(args.compare))
-        print(f"per Clearview-like scenario: {c['timers']} timers, {c['activities']} "
-              f"activities, {c['signals']} signals, {c['workflow_tasks']} workflow tasks "
-              f"(case, sanction child, event driver)")
-        print(f"one server, {c['scenarios']} scenarios: simulation {c['sim_rate']:.2f}/s "
-              f"({c['sim_seconds']:.1f} s); bare workflow with {c['timers']} timers and "
-              f"{c['activities']} activities {c['bare_rate']:.2f}/s ({c['bare_seconds']:.1f} s)"
-              f"; ratio {c['sim_rate'] / c['bare_rate']:.2f} (goal >= 0.70)")
+        for register in (False, True):
+            c = asyncio.run(compare(args.compare, register))
+            how = "with --register" if register else "without --register"
+            print(f"{how}: per Clearview-like scenario {c['timers']} timers, "
+                  f"{c['activities']} activities, {c['signals']} signals, "
+                  f"{c['workflow_tasks']} workflow tasks (case and sanction child)")
+            print(f"  one server, {c['scenarios']} scenarios: simulation {c['sim_rate']:.2f}/s "
+                  f"({c['sim_seconds']:.1f} s); bare workflow {c['bare_rate']:.2f}/s "
+                  f"({c['bare_seconds']:.1f} s); ratio {c['sim_rate'] / c['bare_rate']:.2f} "
+                  f"(goal >= 0.70)")
     if args.scenarios:
         p = parallel(args.scenarios, args.processes)
         ok = sum(x["ok"] for x in p["parts"])

@@ -485,8 +485,9 @@ def simulate_command(
     seed: Annotated[int | None, typer.Option(
         help="seed of the batch draws (default: the scenario's batch.seed)")] = None,
     register: Annotated[str | None, typer.Option(
-        "--register", help="keep the simulated register at this URL (default: a throwaway "
-        "SQLite file)")] = None,
+        "--register", help="write the simulated cases' register at this URL (events, "
+        "deadlines, decisions, and the notifications, recorded and never sent); default: "
+        "no register, which is faster")] = None,
 ) -> None:
     """Simulate a scenario's timeline: every deadline and why, the outcome and the sanction
     figures, what-if variants side by side, batches of random dates with percentiles."""

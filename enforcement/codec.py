@@ -23,11 +23,12 @@ import binascii
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
@@ -170,21 +171,42 @@ class EncryptionCodec(PayloadCodec):
         return out
 
 
+class SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    """The pydantic payload converter, one instance per process. The SDK builds a data
+    converter, and so a payload converter, for every workflow activation; a new
+    PydanticPayloadConverter each time would rebuild its type adapters every time."""
+
+    _shared: ClassVar[SharedPydanticPayloadConverter | None] = None
+
+    def __new__(cls) -> SharedPydanticPayloadConverter:
+        if cls._shared is None:
+            cls._shared = super().__new__(cls)
+            PydanticPayloadConverter.__init__(cls._shared)
+        return cls._shared
+
+    def __init__(self) -> None:
+        """Initialised once, in `__new__`."""
+
+
+# The engine's plain converter: pydantic_data_converter's encoding, its converter shared.
+PLAIN_CONVERTER = DataConverter(payload_converter_class=SharedPydanticPayloadConverter)
+
+
 def encrypted_converter(ring: KeyRing) -> DataConverter:
-    """pydantic_data_converter with the codec; failure messages and stack traces are moved
+    """The plain converter with the codec; failure messages and stack traces are moved
     into an encoded (so encrypted) attribute too, since an error can quote a value."""
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec(ring),
+        PLAIN_CONVERTER, payload_codec=EncryptionCodec(ring),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """The engine's data converter: pydantic_data_converter, encrypting when
+    """The engine's data converter: the plain converter, encrypting when
     ENFORCE_ENCRYPTION_KEYS is set. Every client, worker, test environment and replayer of a
     deployment must use the same key ring."""
     if not settings.encryption_keys:
         if settings.encryption_key_id is not None:
             raise EncryptionConfigError("ENFORCE_ENCRYPTION_KEY_ID is set but "
                                         "ENFORCE_ENCRYPTION_KEYS is empty")
-        return pydantic_data_converter
+        return PLAIN_CONVERTER
     return encrypted_converter(KeyRing.from_settings(settings))

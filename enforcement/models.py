@@ -335,6 +335,13 @@ class Notification(_Model):
                                                      "(the case handler's)")
     language: Language = "en"
 
+    def entry(self) -> RegisterEntry:
+        """The notification as a register row (channel "register", status "recorded")."""
+        return RegisterEntry(
+            key=self.key, table="notifications", case_id=self.case_id, at=self.at,
+            data={"party": self.party, "template": self.template, "subject": self.subject,
+                  "data": self.data})
+
 
 class RegisterEntry(_Model):
     """One row of the outcome register, keyed `case_id:step` so a retry records it once."""
@@ -351,3 +358,10 @@ class RegisterBatch(_Model):
 
     case_id: str
     entries: list[RegisterEntry]
+
+
+class ScriptedEvent(_Model):
+    """An event to deliver at an instant of case time (simulations and tests)."""
+
+    at: datetime
+    event: Event

@@ -1,8 +1,13 @@
 """Runs cases through the real workflows on Temporal's time-skipping server.
 
-Every event, the opening ones included, is delivered by an EventDriver workflow at its date,
-as a signal, so a refused event is recorded by the case (its status query lists it) instead
-of being lost. Cases are aligned on their horizons: each case's clock is offset so that the
+Every event, the opening ones included, travels in the case's script (`CaseStart.script`):
+the case workflow applies it at its instant exactly as it would the signal it stands for, so
+a refused event is recorded by the case (its status query lists it) instead of being lost,
+and an event after the referral goes to the sanction child with the rest of the script.
+Notifications are recorded in the register with the transition that produced them and sent
+to no one (`CaseStart.deliver`).
+
+Cases are aligned on their horizons: each case's clock is offset so that the
 end of its horizon day falls at the same server instant for every case, and the server's
 virtual time is driven there in steps of a week (the test service's sleep, with a deadline
 long enough for hundreds of cases; the steps feed the progress bar). Each case's status is
@@ -15,42 +20,36 @@ Nothing here computes a legal date: the workflows do, with the time-limit core.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import event as sa_event
-from temporalio import activity
 from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.register import Register
-from activities.register_db import make_engine, migrate
-from enforcement.models import CaseInput, CaseStatus, Event, Notification
+from enforcement.codec import PLAIN_CONVERTER
+from enforcement.models import CaseInput, CaseStatus, Event, ScriptedEvent
 from enforcement.procedures import get_procedure
 from enforcement.status_query import CaseView, RejectedEvent, StatusRequest
 from enforcement.temporal import binary
 from enforcement.timelimits import as_instant, end_of_day
-from workflows import workflow_runner
 from workflows.case import CaseStart, EnforcementCase, SanctionProcedure
-from workflows.driver import EventDriver, EventScript, ScriptedEvent
+
+if TYPE_CHECKING:
+    from activities.register import Register
 
 # Virtual time is driven in steps of at most this much (each step feeds the progress bar);
 # one step may take this long in real time.
 STEP = timedelta(days=7)
 SKIP_TIMEOUT = timedelta(hours=1)
-# Cases start this much (case time) before their first event, so the case's first workflow
-# task has run before the driver's first signal reaches it.
+# Cases start this much (case time) before their first event.
 LEAD = timedelta(minutes=5)
 # After the end of the horizon day: deadlines expiring at 24:00 that day are processed.
 TAIL = timedelta(minutes=1)
@@ -61,6 +60,10 @@ ACTIVITY_THREADS = 4
 # Workflow activations in flight (one thread each). They share the GIL: many at once only
 # stretch each one's wall time towards the SDK's 2 s deadlock detector on a busy machine.
 WORKFLOW_TASKS = 8
+# The engine's workflow classes without the sandbox: every production worker and the test
+# suite run them sandboxed (which is where non-determinism would show); the sandbox's
+# per-activation cost is a third of a simulation's time (benchmarks/simulate.py).
+RUNNER = UnsandboxedWorkflowRunner()
 
 Progress = Callable[[float], None]
 
@@ -104,23 +107,30 @@ def _plan_case(sim: SimCase) -> tuple[list[Event], list[Event], datetime, dateti
     return inside, after, min(first, end) - LEAD, end
 
 
+@dataclass(frozen=True)
+class Effects:
+    """What simulated cases carry out: `record` writes the register (False: nothing at all,
+    for a register nobody keeps), `deliver` sends notifications through the worker's
+    `notify.deliver` (False: they are recorded in the register, sent to no one)."""
+
+    record: bool = True
+    deliver: bool = True
+
+
 async def _start(client: Client, task_queue: str, sim: SimCase, end_server: datetime,
-                 prefix: str) -> _Started:
+                 prefix: str, effects: Effects) -> _Started:
     proc = get_procedure(sim.case.procedure)
     cal = proc.cal
     inside, after, _, end = _plan_case(sim)
     offset = (end - end_server).total_seconds()
     case = sim.case.model_copy(update={"case_id": f"{prefix}{sim.case.case_id}", "events": []})
+    script = [ScriptedEvent(at=as_instant(e.date, cal), event=e) for e in inside]
     handle = await client.start_workflow(
         EnforcementCase.run,
         CaseStart(case=case, procedure=proc, search_attributes=False,
-                  clock_offset_seconds=offset),
+                  clock_offset_seconds=offset, deliver=effects.deliver,
+                  record=effects.record, script=script),
         id=case.case_id, task_queue=task_queue)
-    script = EventScript(case_id=case.case_id, clock_offset_seconds=offset,
-                         events=[ScriptedEvent(at=as_instant(e.date, cal), event=e)
-                                 for e in inside])
-    await client.start_workflow(EventDriver.run, script, id=f"{case.case_id}:driver",
-                                task_queue=task_queue)
     return _Started(sim, handle, after)
 
 
@@ -146,8 +156,8 @@ async def _read(client: Client, s: _Started) -> SimOutcome:
 
 
 async def run_cases(env: WorkflowEnvironment, task_queue: str, cases: list[SimCase],
-                    prefix: str | None = None, progress: Progress | None = None
-                    ) -> list[SimOutcome]:
+                    prefix: str | None = None, progress: Progress | None = None,
+                    effects: Effects = Effects()) -> list[SimOutcome]:
     """Run every case to the end of its horizon day in one stretch of virtual time; the
     outcomes in the order of `cases`. Workflow ids are the case ids behind `prefix`."""
     client = env.client
@@ -162,7 +172,7 @@ async def run_cases(env: WorkflowEnvironment, task_queue: str, cases: list[SimCa
     started = []
     for i, sim in enumerate(cases):
         started.append(await _start(client, task_queue, sim, end_server, f"{prefix}{i}-"
-                                    if len(cases) > 1 else prefix))
+                                    if len(cases) > 1 else prefix, effects))
     done = timedelta(0)
     while done < longest:
         step = min(STEP, longest - done)
@@ -208,68 +218,55 @@ def quiet_runtime() -> Runtime:
     return _RUNTIME
 
 
-def _fast_sqlite(register: Register) -> None:
-    """A throwaway register needs no durability: skip the fsyncs."""
-    @sa_event.listens_for(register.engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        cur = dbapi_connection.cursor()
-        try:
-            cur.execute("PRAGMA synchronous = OFF")
-        finally:
-            cur.close()
-
-
-class _Recorder:
-    """`notify.deliver` for simulations: notifications are recorded in the register and
-    never sent: a simulated case must not mail or call anyone."""
-
-    def __init__(self, register: Register) -> None:
-        self.register = register
-
-    @activity.defn(name="notify.deliver")
-    def deliver(self, n: Notification) -> bool:
-        return self.register.notify(n)
-
-
 @dataclass
 class Simulator:
     env: WorkflowEnvironment
     task_queue: str
-    register: Register
+    register: Register | None
+
+    @property
+    def effects(self) -> Effects:
+        """Notifications are never sent; the register is written only when it is kept."""
+        return Effects(record=self.register is not None, deliver=False)
 
     async def run(self, cases: list[SimCase], progress: Progress | None = None
                   ) -> list[SimOutcome]:
-        return await run_cases(self.env, self.task_queue, cases, progress=progress)
+        return await run_cases(self.env, self.task_queue, cases, progress=progress,
+                               effects=self.effects)
 
 
 @asynccontextmanager
 async def simulator(register_url: str | None = None, cases_hint: int = 100
                     ) -> AsyncIterator[Simulator]:
     """A time-skipping server (the packaged binary, nothing downloaded) and a worker with the
-    engine's workflows, in this process. The register is a throwaway SQLite file unless
-    `register_url` names one to keep."""
-    with tempfile.TemporaryDirectory(prefix="enforce-sim-") as tmp:
-        url = register_url or f"sqlite:///{Path(tmp) / 'register.db'}"
-        migrate(url)
-        register = Register(make_engine(url))
-        if register_url is None:
-            _fast_sqlite(register)
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter, runtime=quiet_runtime(),
-            test_server_existing_path=binary("temporal-test-server"))
-        task_queue = f"sim-{uuid.uuid4().hex[:8]}"
-        try:
-            with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-                async with Worker(
-                        env.client, task_queue=task_queue,
-                        workflows=[EnforcementCase, SanctionProcedure, EventDriver],
-                        activities=[register.record, _Recorder(register).deliver],
-                        activity_executor=executor, workflow_runner=workflow_runner(),
-                        # three workflows per case, all kept in memory: no replays
-                        max_cached_workflows=max(1000, 3 * cases_hint + 100),
-                        max_concurrent_activities=ACTIVITY_THREADS,
-                        max_concurrent_workflow_tasks=WORKFLOW_TASKS):
-                    yield Simulator(env, task_queue, register)
-        finally:
-            await env.shutdown()
+    engine's workflows, in this process. With `register_url`, the simulated cases write
+    their register there (notifications recorded, never sent); without, nothing is written:
+    the report comes from the cases' status, and a register nobody keeps is not worth the
+    activities (two in three of a simulation's workflow tasks, benchmarks/simulate.py)."""
+    register: Register | None = None
+    if register_url is not None:
+        from activities.register import Register  # SQLAlchemy only when a register is kept
+        from activities.register_db import make_engine, migrate
+        migrate(register_url)
+        register = Register(make_engine(register_url))
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=PLAIN_CONVERTER, runtime=quiet_runtime(),
+        test_server_existing_path=binary("temporal-test-server"))
+    task_queue = f"sim-{uuid.uuid4().hex[:8]}"
+    try:
+        with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+            async with Worker(
+                    env.client, task_queue=task_queue,
+                    workflows=[EnforcementCase, SanctionProcedure],
+                    # no notify.deliver: simulated cases never mail or call anyone
+                    activities=[register.record] if register is not None else [],
+                    activity_executor=executor, workflow_runner=RUNNER,
+                    # two workflows per case, all kept in memory: no replays
+                    max_cached_workflows=max(1000, 2 * cases_hint + 100),
+                    max_concurrent_activities=ACTIVITY_THREADS,
+                    max_concurrent_workflow_tasks=WORKFLOW_TASKS):
+                yield Simulator(env, task_queue, register)
+    finally:
+        await env.shutdown()
+        if register is not None:
             register.engine.dispose()

@@ -283,3 +283,32 @@ horizon: 2022-12-31""")
     assert (rej["date"], rej["type"], rej["stage"]) == ("2022-03-02", "hearing_held",
                                                         "deliberation")
     assert "accepted now: sanction_decided" in rej["reason"]
+
+
+def test_register_kept_records_every_event_and_notification_and_sends_nothing(
+        tmp_path: Path) -> None:
+    """With --register, the simulated cases write their register: each applied event and
+    each notification of the timeline once, the notifications recorded (not sent)."""
+    from sqlalchemy import select
+
+    from activities.register import Register
+    from activities.register_db import events, make_engine, notifications
+
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    run = simulate_json(SCENARIOS / "uk-ico.yaml", "--register", url)
+    register = Register(make_engine(url))
+    timeline = run["timeline"]
+    # the events applied, and the referral the engine made itself, each once, in order
+    applied = [(t["name"], t["date"]) for t in timeline if t["kind"] == "event"
+               or (t["kind"], t["name"]) == ("outcome", "referred_to_sanction")]
+    with register.engine.connect() as conn:
+        rows = conn.execute(select(events).order_by(events.c.seq)).all()
+        sent = {(r.channel, r.status) for r in conn.execute(select(notifications))}
+    assert [(r.type, r.date) for r in rows] == applied and len(rows) > 5
+    assert register.count("notifications") == [t["kind"] for t in timeline].count(
+        "notification") > 5
+    assert sent == {("register", "recorded")}
+    verify = subprocess.run([str(ENFORCE), "register", "verify", "--database-url", url],
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0 and "every chain verified" in verify.stdout
+

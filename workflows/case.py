@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Notification,
         RegisterBatch,
         RegisterEntry,
+        ScriptedEvent,
     )
     from enforcement.procedures import Procedure
     from enforcement.status_query import CaseView, RejectedEvent, StatusRequest
@@ -92,6 +93,15 @@ class CaseStart(BaseModel):
     webhooks: bool = Field(default=False, description="publish events and deadline changes "
                            "as webhooks (set when the starter's settings name endpoints)")
     retry: ActivityRetry = Field(default_factory=ActivityRetry)
+    deliver: bool = Field(default=True, description="send notifications and webhooks; False "
+                          "(simulations): record notifications in the register with the "
+                          "transition that produced them, send nothing")
+    record: bool = Field(default=True, description="False (a simulation whose register "
+                         "nobody keeps): carry out no effect at all, the case's own state "
+                         "and status are unchanged")
+    script: list[ScriptedEvent] = Field(default_factory=list, description="simulation only: "
+                                        "events applied at their instants of case time, as "
+                                        "if signalled then")
 
 
 class SanctionStart(BaseModel):
@@ -101,6 +111,9 @@ class SanctionStart(BaseModel):
     clock_offset_seconds: float = 0.0
     webhooks: bool = False
     retry: ActivityRetry = Field(default_factory=ActivityRetry)
+    deliver: bool = True
+    record: bool = True
+    script: list[ScriptedEvent] = Field(default_factory=list)
 
 
 class _CaseRunner:
@@ -119,12 +132,18 @@ class _CaseRunner:
         self.retry = ACTIVITY_RETRY
         self.sending: list[asyncio.Task[None]] = []  # deliveries running beside the case
         self.published: asyncio.Task[None] | None = None  # the last webhook batch
+        self.deliver = True
+        self.record = True
+        self.script: list[ScriptedEvent] = []  # still to apply, by instant
 
     def configure(self, start: CaseStart | SanctionStart) -> None:
         self.use_search_attributes = start.search_attributes
         self.offset = timedelta(seconds=start.clock_offset_seconds)
         self.webhooks = start.webhooks
         self.retry = start.retry.policy()
+        self.deliver = start.deliver
+        self.record = start.record
+        self.script = sorted(start.script, key=lambda x: x.at)
 
     def now(self) -> datetime:
         """The case's clock: the workflow's, shifted in simulations of past timelines."""
@@ -157,7 +176,7 @@ class _CaseRunner:
         except EventRejected as exc:
             raise ApplicationError(str(exc), type=REJECTED, non_retryable=True) from None
 
-    def _apply(self, inp: EventInput) -> CaseStatus:
+    def _apply(self, inp: EventInput) -> None:
         m = self.machine
         try:
             with pure():
@@ -165,8 +184,6 @@ class _CaseRunner:
         except EventRejected as exc:
             raise ApplicationError(str(exc), type=REJECTED, non_retryable=True) from None
         self.dirty = True
-        with pure():
-            return m.status(self.now())
 
     async def _signal(self, inp: EventInput) -> None:
         if self._moving():
@@ -205,13 +222,19 @@ class _CaseRunner:
     async def flush(self) -> None:
         m = self.machine
         fx = m.take_effects()
-        if fx.register:
+        if not self.record:  # a simulation's throwaway register: nothing to carry out
+            fx.register, fx.notifications = [], []
+        entries = fx.register
+        if not self.deliver:  # recorded with the transition, one activity for both
+            entries = [*entries, *(n.entry() for n in fx.notifications)]
+            fx.notifications = []
+        if entries:
             await workflow.execute_activity(
-                "register.record", RegisterBatch(case_id=m.s.case_id, entries=fx.register),
+                "register.record", RegisterBatch(case_id=m.s.case_id, entries=entries),
                 start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=self.retry,
                 result_type=int)
-        published = ([e for e in fx.register if e.table in WEBHOOK_TABLES] if self.webhooks
-                     else [])
+        published = ([e for e in fx.register if e.table in WEBHOOK_TABLES]
+                     if self.webhooks and self.deliver else [])
         if fx.notifications or published:
             if workflow.patched(DELIVER_BESIDE):
                 self.sending = [t for t in self.sending if not t.done()]
@@ -264,9 +287,12 @@ class _CaseRunner:
         self.sending.clear()
 
     async def wait_for_change(self) -> None:
-        """Sleep until the next deadline or reminder, or until an event arrives."""
+        """Sleep until the next deadline, reminder or scripted event, or until an event
+        arrives."""
         m = self.machine
         wake = m.next_wake()
+        if self.script and not self._moving():
+            wake = self.script[0].at if wake is None else min(wake, self.script[0].at)
         if wake is None:
             await workflow.wait_condition(lambda: self.dirty)
         else:
@@ -278,6 +304,14 @@ class _CaseRunner:
         self.dirty = False
         with pure():
             m.advance(self.now())
+        await self.play_script()
+
+    async def play_script(self) -> None:
+        """Apply the scripted events that are due, as the signals they stand for; stop at
+        the hand-off to the sanction child, which receives the rest."""
+        while self.script and self.script[0].at <= self.now() and not self._moving():
+            item = self.script.pop(0)
+            await self._signal(EventInput(case_id=self.machine.s.case_id, event=item.event))
 
     async def run_until(self, done: Callable[[], bool] | None) -> None:
         m = self.machine
@@ -293,7 +327,9 @@ class _CaseRunner:
 
     @workflow.update(name="event")
     async def event(self, inp: EventInput) -> CaseStatus:
-        return self._apply(inp)
+        self._apply(inp)
+        with pure():
+            return self.machine.status(self.now())
 
     @event.validator
     def _check_event(self, inp: EventInput) -> None:
@@ -356,9 +392,12 @@ class EnforcementCase(_CaseRunner):
                 SanctionStart(state=m.s, procedure=start.procedure,
                               search_attributes=start.search_attributes,
                               clock_offset_seconds=start.clock_offset_seconds,
-                              webhooks=start.webhooks, retry=start.retry),
+                              webhooks=start.webhooks, retry=start.retry,
+                              deliver=start.deliver, record=start.record,
+                              script=self.script),
                 id=child_id)
             self.forward_to = child_id
+            self.script = []  # the child plays the rest
             m.s.workflow_id = child_id
             for held in self.held:
                 await handle.signal("event", held)

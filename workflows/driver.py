@@ -4,18 +4,15 @@ long sleep of the environment)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from enforcement.models import Event, EventInput
+    from enforcement.models import EventInput, ScriptedEvent
 
-
-class ScriptedEvent(BaseModel):
-    at: datetime
-    event: Event
+__all__ = ["EventDriver", "EventScript", "ScriptedEvent"]
 
 
 class EventScript(BaseModel):
