@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -585,7 +586,19 @@ def register_verify(
 
 
 def main() -> None:
-    app()
+    """Run the command, then leave without the interpreter's teardown: the Temporal SDK's
+    native threads can outlive the event loop and abort that teardown, after the command
+    has done its work (temporalio/sdk-python#300). The output is flushed first."""
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            sys.stderr.write(exc.code + "\n")
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
