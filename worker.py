@@ -19,6 +19,7 @@ from activities.notify import Notifier
 from activities.register import Register
 from activities.register_db import make_engine, migrate
 from activities.webhooks import WebhookPublisher
+from enforcement import metrics
 from enforcement.logs import configure
 from enforcement.settings import Settings, get_settings
 from enforcement.temporal import connect, start_dev_server
@@ -48,6 +49,7 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    runtime = metrics.install(settings)
     env = None
     if settings.temporal_address is None:
         log.info("starting embedded Temporal dev server", db=str(settings.dev_server_db),
@@ -61,7 +63,7 @@ async def main() -> None:
         log.info("worker started", task_queue=settings.task_queue,
                  temporal=settings.temporal_address or f"127.0.0.1:{settings.dev_server_port}",
                  register=settings.database_url.split("@")[-1])
-        async with worker:
+        async with worker, metrics.case_gauges(settings, runtime):
             await stop.wait()
             log.info("shutting down")
     if env is not None:

@@ -28,6 +28,7 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from enforcement import metrics
 from enforcement.api import TokenError, create_app, load_grants
 from enforcement.logs import configure
 from enforcement.settings import Settings, get_settings
@@ -108,6 +109,8 @@ def banner(settings: Settings, api_port: int, embedded: bool,
     if embedded:
         lines.append(f"  Temporal UI  http://127.0.0.1:{settings.dev_server_ui_port}")
     lines.append(f"  register     {settings.database_url.split('@')[-1]}")
+    if settings.metrics_address:
+        lines.append(f"  metrics      http://{settings.metrics_address}/metrics")
     if tokens:
         folder = settings.api_tokens_file.parent / "tokens"
         lines.append(f"  API tokens   {settings.api_tokens_file} (one per role; e.g. "
@@ -138,6 +141,13 @@ async def serve(settings: Settings) -> int:
         return 2
     env: WorkflowEnvironment | None = None
     try:
+        runtime = metrics.install(settings)
+    except Exception as exc:
+        sock.close()
+        print(f"error: cannot serve metrics on {settings.metrics_address}: {exc}; set "
+              f"ENFORCE_METRICS_ADDRESS to a free host:port or unset it", file=sys.stderr)
+        return 2
+    try:
         if embedded:
             log.info("starting embedded Temporal dev server", db=str(settings.dev_server_db))
             env = await start_dev_server(settings)
@@ -157,7 +167,7 @@ async def serve(settings: Settings) -> int:
             worker = build_worker(client, settings, executor)
             server = ApiServer(uvicorn.Config(create_app(settings, client), log_config=None,
                                               access_log=False, lifespan="on"))
-            async with worker:
+            async with worker, metrics.case_gauges(settings, runtime):
                 api = asyncio.create_task(server.serve(sockets=[sock]))
                 while not server.started and not api.done():
                     await asyncio.sleep(0.05)

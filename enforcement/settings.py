@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     activity_threads: int = 16
+    metrics_address: str | None = Field(default=None, description="host:port of the worker's "
+                                        "Prometheus endpoint (/metrics); unset: no metrics")
+    metrics_interval_seconds: float = Field(default=15.0, gt=0, description="how often the "
+                                            "cases-by-stage gauge reads the register")
 
     # Email (activities/mail.py). Without smtp_host notifications are only recorded.
     smtp_host: str | None = Field(default=None, description="unset: record notifications only")

@@ -373,12 +373,17 @@ def test_deployments_are_production_shaped() -> None:
             assert c["securityContext"]["allowPrivilegeEscalation"] is False
             assert c["securityContext"]["readOnlyRootFilesystem"] is True
             assert "readinessProbe" in c, f"{name}: no readiness probe"
-            if c.get("ports"):  # HTTP processes: probed over HTTP, and restarted if stuck
-                ports = {p["name"] for p in c["ports"]}
+            ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+            if "http" in ports:  # HTTP services: probed over HTTP, and restarted if stuck
                 for probe in ("readinessProbe", "livenessProbe"):
                     assert c[probe]["httpGet"]["path"] == "/health"
                     assert c[probe]["httpGet"]["port"] in ports
     assert deployments["enforcement-worker"]["spec"]["replicas"] >= 2
+    # The worker's Prometheus endpoint: the port it is told to bind, and probed at start.
+    [worker] = deployments["enforcement-worker"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in worker["env"]}
+    assert env["ENFORCE_METRICS_ADDRESS"] == f"0.0.0.0:{worker['ports'][0]['containerPort']}"
+    assert worker["startupProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
     for name, cmd in (("enforcement-worker", COMMANDS["worker"]),
                       ("enforcement-api", COMMANDS["api"]),
                       ("enforcement-codec-server", COMMANDS["codec-server"])):

@@ -21,6 +21,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from enforcement.case import SANCTION_STAGES, CaseState, EventRejected, Machine
+    from enforcement.metrics import (
+        DEADLINES_MISSED,
+        DESCRIPTIONS,
+        EVENT_REJECTIONS,
+        NOTIFICATIONS_FAILED,
+    )
     from enforcement.models import (
         CaseInput,
         CaseStatus,
@@ -71,6 +77,11 @@ class ActivityRetry(BaseModel):
             backoff_coefficient=self.backoff_coefficient,
             maximum_interval=timedelta(seconds=max(self.maximum_interval_seconds,
                                                    self.initial_interval_seconds)))
+
+
+def count(name: str, **attributes: str) -> None:
+    """One more on an engine counter (enforcement/metrics.py); nothing while replaying."""
+    workflow.metric_meter().create_counter(name, DESCRIPTIONS[name]).add(1, attributes)
 
 
 def pure() -> contextlib.AbstractContextManager[None]:
@@ -174,6 +185,7 @@ class _CaseRunner:
             with pure():
                 self.machine.check(inp.event)
         except EventRejected as exc:
+            self._count_rejection(inp.event)
             raise ApplicationError(str(exc), type=REJECTED, non_retryable=True) from None
 
     def _apply(self, inp: EventInput) -> None:
@@ -182,8 +194,13 @@ class _CaseRunner:
             with pure():
                 m.apply(inp.event, self.now())
         except EventRejected as exc:
+            self._count_rejection(inp.event)
             raise ApplicationError(str(exc), type=REJECTED, non_retryable=True) from None
         self.dirty = True
+
+    def _count_rejection(self, ev: Event) -> None:
+        count(EVENT_REJECTIONS, event_type=ev.type,
+              stage=self.m.s.stage if self.m is not None else "new")
 
     async def _signal(self, inp: EventInput) -> None:
         if self._moving():
@@ -222,6 +239,9 @@ class _CaseRunner:
     async def flush(self) -> None:
         m = self.machine
         fx = m.take_effects()
+        for e in fx.register:
+            if e.table == "deadlines" and e.data.get("status") == "missed":
+                count(DEADLINES_MISSED, deadline=str(e.data["name"]), procedure=m.s.procedure)
         if not self.record:  # a simulation's throwaway register: nothing to carry out
             fx.register, fx.notifications = [], []
         entries = fx.register
@@ -261,6 +281,7 @@ class _CaseRunner:
                 "notify.deliver", n, start_to_close_timeout=DELIVERY_TIMEOUT,
                 retry_policy=self.retry, result_type=bool)
         except ActivityError as exc:  # permanent: recorded in the register with the reason
+            count(NOTIFICATIONS_FAILED, template=n.template, party=n.party)
             workflow.logger.warning("notification not delivered", extra={
                 "case_id": n.case_id, "key": n.key, "reason": str(exc.cause or exc)})
 
@@ -379,6 +400,7 @@ class EnforcementCase(_CaseRunner):
                 with pure():
                     m.apply(ev, now)
             except EventRejected as exc:
+                self._count_rejection(ev)
                 workflow.logger.warning("opening event rejected", extra={
                     "case_id": m.s.case_id, "event_type": ev.type, "reason": str(exc)})
                 self._rejected(ev, str(exc))

@@ -1,0 +1,107 @@
+"""Metrics for Prometheus: the Temporal SDK's own, and the engine's beside them.
+
+With ENFORCE_METRICS_ADDRESS set (`host:port`), the worker (`python worker.py`, or `make
+run`) serves http://host:port/metrics from the SDK's Prometheus exporter. Besides the SDK's
+metrics (`temporal_workflow_task_*`, `temporal_activity_*`, `temporal_request*`, ...), the
+same endpoint carries the engine's:
+
+- `enforcement_cases{stage, status}` (gauge): cases in the register by stage and status, read
+  from the register every ENFORCE_METRICS_INTERVAL_SECONDS (15 by default). Every worker of
+  a deployment reads the same register, so take the max across workers, not the sum.
+- `enforcement_deadlines_missed_total{deadline, procedure}`: deadlines that expired unmet.
+- `enforcement_notifications_failed_total{template, party}`: notifications that could not be
+  delivered for good (a refused address, a message that cannot be written); transient
+  failures are retried and show in the SDK's activity metrics.
+- `enforcement_event_rejections_total{event_type, stage}`: events a case refused (updates,
+  signals and scripted events alike).
+
+The counters are counted by the workflows through the SDK's workflow metric meter, which
+counts nothing while a workflow replays: a worker that restarts does not count twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from temporalio.common import MetricMeter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from enforcement.settings import Settings
+
+CASES = "enforcement_cases"
+DEADLINES_MISSED = "enforcement_deadlines_missed"
+NOTIFICATIONS_FAILED = "enforcement_notifications_failed"
+EVENT_REJECTIONS = "enforcement_event_rejections"
+DESCRIPTIONS = {
+    CASES: "cases in the register by stage and status",
+    DEADLINES_MISSED: "deadlines that expired unmet",
+    NOTIFICATIONS_FAILED: "notifications that could not be delivered for good",
+    EVENT_REJECTIONS: "events a case refused",
+}
+
+log = structlog.get_logger("metrics")
+
+
+def install(settings: Settings) -> Runtime | None:
+    """Make this process's Temporal runtime export Prometheus metrics at
+    ENFORCE_METRICS_ADDRESS; the runtime, or None when metrics are off. Call it once, before
+    the first client connects (every client of the process then shares the endpoint)."""
+    if not settings.metrics_address:
+        return None
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+        bind_address=settings.metrics_address, counters_total_suffix=True)))
+    Runtime.set_default(runtime, error_if_already_set=False)
+    log.info("metrics endpoint", url=f"http://{settings.metrics_address}/metrics")
+    return runtime
+
+
+def case_counts(database_url: str) -> dict[tuple[str, str], int]:
+    """Cases in the register by (stage, status)."""
+    from sqlalchemy import func, select
+
+    from activities.register_db import cases, make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(cases.c.stage, cases.c.status, func.count())
+                                .group_by(cases.c.stage, cases.c.status)).all()
+    finally:
+        engine.dispose()
+    return {(stage or "new", status): int(n) for stage, status, n in rows}
+
+
+@contextlib.asynccontextmanager
+async def case_gauges(settings: Settings, runtime: Runtime | None) -> AsyncIterator[None]:
+    """While the block runs, keep `enforcement_cases` up to date from the register (nothing
+    when metrics are off)."""
+    if runtime is None:
+        yield
+        return
+    task = asyncio.create_task(_export_cases(settings, runtime.metric_meter))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _export_cases(settings: Settings, meter: MetricMeter) -> None:
+    gauge = meter.create_gauge(CASES, DESCRIPTIONS[CASES])
+    seen: set[tuple[str, str]] = set()
+    while True:
+        try:
+            counts = await asyncio.to_thread(case_counts, settings.database_url)
+        except Exception as exc:  # the register unreachable for a while: try again later
+            log.warning("metrics.cases_unavailable", error=f"{type(exc).__name__}: {exc}")
+        else:
+            for stage, status in seen - counts.keys():  # gone from a stage: 0, not stale
+                gauge.set(0, {"stage": stage, "status": status})
+            for (stage, status), n in counts.items():
+                gauge.set(n, {"stage": stage, "status": status})
+            seen |= counts.keys()
+        await asyncio.sleep(settings.metrics_interval_seconds)
