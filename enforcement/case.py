@@ -28,6 +28,7 @@ from enforcement.periods import Period, parse_period
 from enforcement.procedures import Procedure
 from enforcement.timelimits import (
     Deadline,
+    as_instant,
     compute_deadline,
     deadline_from_record,
     earliest_date,
@@ -272,6 +273,29 @@ class Machine:
             self.s, self.fx = saved, fx
             raise
         return True
+
+    def apply_opening(self, ev: Event, now: datetime, catch_up: bool = True) -> bool:
+        """Apply an event that comes with the case's opening, possibly dated long before
+        `now`: the deadlines that had expired by its date expire first, with their
+        consequences (a formal notice unanswered by then has referred the case, and the
+        event is judged at that stage). Reminders due before its date are past: marked
+        sent, not sent. All or nothing, like `apply`."""
+        if not catch_up:
+            return self.apply(ev, now)
+        saved, fx = self.s.model_copy(deep=True), self.fx
+        self.fx = Effects(list(fx.register), list(fx.notifications))
+        try:
+            until = as_instant(ev.date, self.cal)  # a bare date: noon that day
+            for at, rec, offset in self._reminders():
+                if at <= until:
+                    self.s.reminders_sent.append(self._reminder_key(rec, offset))
+            for rec in list(self.s.deadlines):
+                if rec.status == "pending" and rec.expires_at <= until:
+                    self._expire(rec, now)
+            return self.apply(ev, now)
+        except Exception:
+            self.s, self.fx = saved, fx
+            raise
 
     def _apply(self, ev: Event, now: datetime) -> None:
         self.s.event_count += 1

@@ -118,7 +118,7 @@ def check_opening(case: CaseInput) -> Procedure:
     m = Machine.open(case, proc, now)
     for i, ev in enumerate(case.events):
         try:
-            m.apply(ev, now)
+            m.apply_opening(ev, now)
         except EventRejected as exc:
             raise EventNotAccepted(f"events[{i}]: {exc}", m.s.stage, list(m.accepted())) \
                 from None

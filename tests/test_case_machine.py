@@ -143,3 +143,44 @@ def test_a_formal_notice_in_hours_expires_into_a_referral() -> None:
     assert m.s.stage == "referred"
     referral = [t for t in m.s.timeline if t.name == "referred_to_sanction"]
     assert referral[0].date == "2024-01-08"
+
+
+# --- opening events dated in the past: judged in date order ---------------------------------
+
+def opened(*events: dict[str, Any]) -> Machine:
+    """A case opened today with back-dated events, as the workflow opens it."""
+    m = Machine.open(CaseInput(case_id="T-2", controller=Controller(name="Acme", country="FR")),
+                     get_procedure("fr-cnil"), NOW)
+    for e in events:
+        m.apply_opening(EVENT_ADAPTER.validate_python(e), NOW)
+    return m
+
+
+def statuses(m: Machine) -> dict[str, str]:
+    return {r.name: r.status for r in m.s.deadlines}
+
+
+def test_a_deadline_run_out_before_a_later_opening_event_is_missed_not_met() -> None:
+    # The complainant's 3 months from 2025-01-06 ran out on 2025-04-07 (6 April is a
+    # Sunday); the formal notice came on 2025-05-05: too late to inform the complainant.
+    m = opened({**COMPLAINT, "date": "2025-01-06"}, {**NOTICE, "date": "2025-05-05"})
+    [progress] = [r for r in m.s.deadlines if r.name == "complainant_progress"]
+    assert (progress.due, progress.status) == ("2025-04-07", "missed")
+    assert m.s.stage == "formal_notice"
+    # and in time, it is met
+    m = opened({**COMPLAINT, "date": "2025-01-06"}, {**NOTICE, "date": "2025-04-07"})
+    assert statuses(m)["complainant_progress"] == "met"
+
+
+def test_an_opening_event_after_the_notice_expired_meets_the_referral() -> None:
+    # Notice of 2025-03-03 for 2 months: due 2025-05-05; unanswered, the case was referred
+    # then, so a compliance dated 2025-06-02 finds it at the sanction stage.
+    with pytest.raises(EventRejected, match="at stage 'referred'"):
+        opened({**COMPLAINT, "date": "2025-01-06"}, {**NOTICE, "date": "2025-03-03"},
+               {"type": "compliance_accepted", "date": "2025-06-02"})
+    m = opened({**COMPLAINT, "date": "2025-01-06"}, {**NOTICE, "date": "2025-03-03"},
+               {"type": "compliance_accepted", "date": "2025-05-05"})
+    assert (m.s.stage, m.s.outcome) == ("closed", "complied")
+    assert statuses(m)["formal_notice_compliance"] == "met"
+    # no reminder of a deadline long past is sent to anyone
+    assert not [n for n in m.fx.notifications if n.template == "reminder"]

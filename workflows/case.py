@@ -61,6 +61,7 @@ WEBHOOK_TABLES = ("events", "deadlines")
 # Since this patch, deliveries (emails, webhooks) run beside the case instead of holding it:
 # a mail server down for a day no longer delays the case's deadlines and events.
 DELIVER_BESIDE = "deliveries-beside-the-case"
+OPENING_IN_DATE_ORDER = "opening-events-in-date-order"
 
 
 class ActivityRetry(BaseModel):
@@ -395,10 +396,13 @@ class EnforcementCase(_CaseRunner):
         with pure():
             m = self.m = Machine.open(start.case, start.procedure, now)
         m.s.workflow_id = workflow.info().workflow_id
+        # Before this patch, opening events were judged at the case's start, whatever
+        # their dates: a deadline run out before a later-dated one showed as met.
+        catch_up = workflow.patched(OPENING_IN_DATE_ORDER)
         for ev in start.case.events:
             try:
                 with pure():
-                    m.apply(ev, now)
+                    m.apply_opening(ev, now, catch_up)
             except EventRejected as exc:
                 self._count_rejection(ev)
                 workflow.logger.warning("opening event rejected", extra={
