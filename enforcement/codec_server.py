@@ -4,9 +4,13 @@ the people allowed to see them, without the keys ever leaving this process.
 It speaks Temporal's remote codec protocol: `POST /encode` and `POST /decode` take and
 return `{"payloads": [{"metadata": {"encoding": "<base64>", ...}, "data": "<base64>"}]}` (the
 JSON form of `temporal.api.common.v1.Payloads`). Every call needs `Authorization: Bearer
-<ENFORCE_CODEC_SERVER_TOKEN>` (401 otherwise); the UI's origins in
-ENFORCE_CODEC_SERVER_CORS_ORIGINS may call it from the browser. `GET /health` needs no token
-and says nothing about the keys.
+<token>` (401 otherwise), where the token is ENFORCE_CODEC_SERVER_TOKEN (the CLI, scripts)
+or, with ENFORCE_CODEC_SERVER_OIDC_ISSUER set, a user's access token from that single
+sign-on provider (the Temporal UI forwards it; enforcement/sso.py checks it, 403 for a user
+outside ENFORCE_CODEC_SERVER_OIDC_GROUP). Each call is logged with the token's subject
+(`user`), for the audit trail. The UI's origins in ENFORCE_CODEC_SERVER_CORS_ORIGINS may call
+it from the browser.
+`GET /health` needs no token and says nothing about the keys.
 
 Run: `python -m enforcement.codec_server` (ENFORCE_CODEC_SERVER_HOST/_PORT, default
 127.0.0.1:8081), or `uvicorn --factory enforcement.codec_server:create_app`.
@@ -16,6 +20,7 @@ CLI: `temporal workflow show -w CASE --codec-endpoint http://127.0.0.1:8081
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from typing import Annotated, Any
@@ -39,6 +44,7 @@ from enforcement.codec import (
 )
 from enforcement.logs import configure
 from enforcement.settings import Settings, get_settings
+from enforcement.sso import TokenRefused, Verifier
 
 log = structlog.get_logger("codec_server")
 
@@ -57,10 +63,13 @@ def create_app(settings: Settings | None = None, codec: PayloadCodec | None = No
     """The codec server app. Refuses to be built without a token, or without keys (unless a
     codec is given)."""
     settings = settings or get_settings()
-    if settings.codec_server_token is None or not settings.codec_server_token.get_secret_value():
-        raise EncryptionConfigError("ENFORCE_CODEC_SERVER_TOKEN is required: the codec server "
-                                    "decrypts case data and never runs without auth")
-    token = settings.codec_server_token.get_secret_value().encode()
+    verifier = Verifier.from_settings(settings)
+    token = (settings.codec_server_token.get_secret_value().encode()
+             if settings.codec_server_token is not None else b"")
+    if not token and verifier is None:
+        raise EncryptionConfigError("ENFORCE_CODEC_SERVER_TOKEN or ENFORCE_CODEC_SERVER_OIDC_"
+                                    "ISSUER is required: the codec server decrypts case data "
+                                    "and never runs without auth")
     if codec is None:
         if not settings.encryption_keys:
             raise EncryptionConfigError("ENFORCE_ENCRYPTION_KEYS is empty: there is nothing "
@@ -76,11 +85,21 @@ def create_app(settings: Settings | None = None, codec: PayloadCodec | None = No
         allow_headers=["Authorization", "Content-Type", "X-Namespace"], max_age=600)
 
     async def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                                Depends(BEARER)]) -> None:
+                                                Depends(BEARER)]) -> str:
+        """Who is asking: "token" for the static token, else the SSO token's subject."""
         if credentials is None:
             raise _Refused(401, "missing bearer token")
-        if not hmac.compare_digest(credentials.credentials.encode(), token):
+        given = credentials.credentials.encode()
+        if token and hmac.compare_digest(given, token):
+            return "token"
+        if verifier is None:
             raise _Refused(401, "invalid bearer token")
+        try:
+            claims = await asyncio.to_thread(verifier.verify, credentials.credentials)
+        except TokenRefused as exc:
+            log.warning("codec.refused", status=exc.status, reason=exc.detail)
+            raise _Refused(exc.status, exc.detail) from None
+        return str(claims["sub"])
 
     @app.exception_handler(_Refused)
     async def _refused(_req: Request, exc: _Refused) -> JSONResponse:
@@ -101,23 +120,25 @@ def create_app(settings: Settings | None = None, codec: PayloadCodec | None = No
     def answer(payloads: list[Payload]) -> dict[str, Any]:
         return {"payloads": [json_format.MessageToDict(p) for p in payloads]}
 
-    @app.post("/encode", dependencies=[Depends(authorized)])
-    async def encode(request: Request) -> dict[str, Any]:
+    @app.post("/encode")
+    async def encode(request: Request,
+                     subject: str = Depends(authorized)) -> dict[str, Any]:
         payloads = await payloads_of(request)
         out = await the_codec.encode(payloads) if payloads else []
-        log.info("codec.encode", payloads=len(payloads),
+        log.info("codec.encode", payloads=len(payloads), user=subject,
                  namespace=request.headers.get("x-namespace"))
         return answer(out)
 
-    @app.post("/decode", dependencies=[Depends(authorized)])
-    async def decode(request: Request) -> dict[str, Any]:
+    @app.post("/decode")
+    async def decode(request: Request,
+                     subject: str = Depends(authorized)) -> dict[str, Any]:
         payloads = await payloads_of(request)
         try:
             out = await the_codec.decode(payloads) if payloads else []
         except (UnknownEncryptionKey, DecryptionFailed) as exc:
             log.warning("codec.decode_failed", payloads=len(payloads), error=str(exc))
             raise _Refused(422, str(exc)) from None
-        log.info("codec.decode", payloads=len(payloads),
+        log.info("codec.decode", payloads=len(payloads), user=subject,
                  namespace=request.headers.get("x-namespace"))
         return answer(out)
 

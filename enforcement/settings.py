@@ -134,6 +134,17 @@ class Settings(BaseSettings):
     codec_server_token: SecretStr | None = Field(
         default=None, description="bearer token every /encode and /decode call must carry; "
         "the codec server refuses to start without it")
+    codec_server_oidc_issuer: str | None = Field(
+        default=None, description="the single sign-on provider whose access tokens the codec "
+        "server accepts (the Temporal UI forwards the signed-in user's): its issuer URL; keys "
+        "from its OpenID discovery document, or ENFORCE_CODEC_SERVER_OIDC_JWKS_URL")
+    codec_server_oidc_audience: str | None = Field(
+        default=None, description="the `aud` those tokens must carry (required with the issuer)")
+    codec_server_oidc_jwks_url: str | None = Field(
+        default=None, description="the provider's JWKS URL, when discovery is not wanted")
+    codec_server_oidc_group: str | None = Field(
+        default=None, description="when set, a token's `groups` or `roles` claim must hold it: "
+        "only those people may read case data")
     codec_server_cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:8080", "http://127.0.0.1:8080",
                                  "http://localhost:8233", "http://127.0.0.1:8233"],
