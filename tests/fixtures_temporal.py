@@ -18,7 +18,7 @@ from activities.notify import Notifier
 from activities.register import Register
 from activities.webhooks import WebhookPublisher
 from enforcement.settings import Settings
-from enforcement.temporal import binary
+from enforcement.temporal import SEARCH_KEYS, binary
 from workflows import workflow_runner
 from workflows.case import EnforcementCase, SanctionProcedure
 from workflows.driver import EventDriver
@@ -29,6 +29,17 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"))
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server (in memory) with the engine's search attributes, for tests that run
+    real worker processes against it."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter, search_attributes=SEARCH_KEYS,
+        dev_server_existing_path=binary("temporal"))
     yield env
     await env.shutdown()
 

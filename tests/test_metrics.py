@@ -12,16 +12,13 @@ import subprocess
 import sys
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from enforcement.codec import PLAIN_CONVERTER
 from enforcement.models import EVENT_ADAPTER, CaseInput, Controller, Event
-from enforcement.temporal import SEARCH_KEYS, CaseError, binary, case_status, open_case, send_event
+from enforcement.temporal import CaseError, case_status, open_case, send_event
 from tests.fixtures_sinks import SmtpSink, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,15 +30,6 @@ Samples = list[tuple[str, dict[str, str], float]]
 
 def ev(**fields: Any) -> Event:
     return EVENT_ADAPTER.validate_python(fields)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=PLAIN_CONVERTER, search_attributes=SEARCH_KEYS,
-        dev_server_existing_path=binary("temporal"))
-    yield env
-    await env.shutdown()
 
 
 def scrape(port: int) -> Samples:
