@@ -15,6 +15,9 @@ Times: `cases.opened_at/closed_at/updated_at`, `events.recorded_at`, `deadlines.
 notification's `updated_at` once its delivery is marked (`mark_delivery`) is the wall clock
 of the delivery.
 
+Erasure (`Register.erase`): at the end of retention a closed case's personal data is
+replaced by "[erased]" in every table while its figures stay; the event chain still verifies.
+
 The methods are synchronous: the worker runs them in a thread pool.
 """
 
@@ -22,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+import secrets
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -36,6 +40,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import register_db as db
 from enforcement.models import DeadlineStatus, Notification, Party, RegisterBatch, RegisterEntry
+from enforcement.redact import EMAIL, PERSONAL_KEYS
 
 log = structlog.get_logger(__name__)
 
@@ -211,12 +216,38 @@ def _write_case(conn: Connection, e: RegisterEntry, d: _Data) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.case_id], set_=update))
 
 
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
 def event_hash(prev_hash: str, key: str, case_id: str, seq: int, type_: str, date: str,
                event_id: str | None, data: Any) -> str:
-    """SHA-256 over the previous row's hash and this row's content, canonically encoded."""
+    """SHA-256 over the previous row's hash and this row's content, canonically encoded:
+    the chain of rows written before migration 0004 (see `sealed_event_hash`)."""
     body = json.dumps([prev_hash, key, case_id, seq, type_, date, event_id, data],
                       sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def data_digest(salt: str, data: Any) -> str:
+    """SHA-256 of a row's random salt and its whole `data`: a commitment that reveals
+    nothing of the data once the salt is gone."""
+    return hashlib.sha256(_canonical(["data", salt, data])).hexdigest()
+
+
+def public_digest(public_data: Any) -> str:
+    """SHA-256 of the public form of a row's data (`erase_personal(data)`)."""
+    return hashlib.sha256(_canonical(["public", public_data])).hexdigest()
+
+
+def sealed_event_hash(prev_hash: str, key: str, case_id: str, seq: int, type_: str,
+                      date: str, event_id: str | None, public: str, digest: str) -> str:
+    """SHA-256 over the previous row's hash, this row's key, seq, type, date and event id,
+    `public_digest(erase_personal(data))` and `data_digest(salt, data)`: the chain of rows
+    written since migration 0004, which survives erasure."""
+    return hashlib.sha256(_canonical(["v2", prev_hash, key, case_id, seq, type_, date,
+                                      event_id, public, digest])).hexdigest()
 
 
 def _last_hash(conn: Connection, case_id: str) -> str:
@@ -230,10 +261,14 @@ def _write_event(conn: Connection, e: RegisterEntry, d: _Data) -> None:
     assert isinstance(d, EventData)
     fields = d.model_dump(mode="json")["fields"]
     prev = _last_hash(conn, e.case_id)
+    salt = secrets.token_hex(16)
+    digest, public = data_digest(salt, fields), public_digest(erase_personal(fields))
     conn.execute(db.events.insert().values(
         key=e.key, case_id=e.case_id, seq=d.seq, type=d.type, date=d.date,
         event_id=d.event_id, data=fields, recorded_at=_utc(e.at), prev_hash=prev,
-        row_hash=event_hash(prev, e.key, e.case_id, d.seq, d.type, d.date, d.event_id, fields),
+        data_salt=salt, data_digest=digest, public_digest=public,
+        row_hash=sealed_event_hash(prev, e.key, e.case_id, d.seq, d.type, d.date, d.event_id,
+                                   public, digest),
     ))
 
 
@@ -290,8 +325,203 @@ ORDER: dict[str, tuple[str, ...]] = {
     "decisions": ("id",),
     "notifications": ("id",),
     "webhook_deliveries": ("id",),
+    "erasures": ("id",),
 }
 assert set(ORDER) == set(db.TABLES)
+
+
+# --- erasure ----------------------------------------------------------------------------------
+
+ERASED = "[erased]"
+ERASED_EMAIL = "[erased-email]"
+_MAX_DEPTH = 20
+
+
+def _holds(value: Any) -> bool:
+    """False for the empty values (None, "", [], {}): there is nothing in them to erase."""
+    return value is not None and value != "" and value != [] and value != {}
+
+
+def erase_personal(value: Any, depth: int = 0) -> Any:
+    """`value` with its personal data replaced: the rule of `enforcement.redact`, the one
+    definition of what is personal, applied to stored data. The value of every key in
+    `PERSONAL_KEYS` (any depth, case-insensitive, whatever its type) becomes "[erased]";
+    e-mail addresses in the strings that remain become "[erased-email]"; everything else
+    (dates, amounts, periods, names of deadlines and stages) is kept as it is.
+
+    Empty values are kept, so `erase_personal(erase_personal(v)) == erase_personal(v)`:
+    erasing again changes nothing.
+    """
+    if depth > _MAX_DEPTH:
+        return ERASED
+    if isinstance(value, str):
+        return EMAIL.sub(ERASED_EMAIL, value) if "@" in value else value
+    if isinstance(value, Mapping):
+        return {k: (ERASED if isinstance(k, str) and k.lower() in PERSONAL_KEYS and _holds(v)
+                    else erase_personal(v, depth + 1))
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [erase_personal(v, depth + 1) for v in value]
+    return value
+
+
+# Columns that can hold personal data, per table (events are handled by `_erase_events`).
+# Text columns hold party text and are replaced whole; their names are personal keys of
+# `enforcement.redact`. JSON columns are containers: `erase_personal` applies to what they
+# hold, so the figures inside (due dates, amounts, periods) stay. Deadline explanations are
+# sentences the time-limit core writes from dates, periods, calendars and country codes,
+# never party text: only e-mail addresses would be masked there. Every other column is a
+# key, a date, an amount, a status or an outcome, and is kept.
+ERASABLE_TEXT: dict[str, tuple[str, ...]] = {
+    "cases": ("controller_name", "subject"),
+    "decisions": (),
+    "deadlines": (),
+    "notifications": ("subject", "detail"),
+    "webhook_deliveries": ("detail",),
+}
+ERASABLE_JSON: dict[str, tuple[str, ...]] = {
+    "cases": (),
+    "decisions": ("data",),
+    "deadlines": ("explanation",),
+    "notifications": ("data",),
+    "webhook_deliveries": (),
+}
+assert all(c in PERSONAL_KEYS for cols in ERASABLE_TEXT.values() for c in cols)
+ERASURE_TABLES: tuple[str, ...] = ("cases", "events", "deadlines", "decisions",
+                                   "notifications", "webhook_deliveries")
+
+
+class ErasureRefused(Exception):
+    """An erasure that was not carried out; nothing was changed.
+
+    `reason`: "unknown" (no such case), "open" (the case is not closed), "tampered" (its
+    event chain does not verify: erasing would hide the alteration).
+    """
+
+    def __init__(self, reason: Literal["unknown", "open", "tampered"], message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ErasureReport(BaseModel):
+    """What one `Register.erase` call did."""
+
+    case_id: str
+    erased_at: datetime = Field(description="when this call ran")
+    counts: dict[str, int] = Field(
+        description="rows whose personal data this call replaced, per table")
+    rehashed: int = Field(0, description="event rows re-chained: written before migration "
+                          "0004, or before a key they hold was made personal")
+    previously_erased_at: datetime | None = Field(
+        None, description="the latest earlier erasure of the case, if any")
+    residue: str = Field("", description="where superseded copies may remain outside the "
+                         "register's rows, if anywhere")
+
+    @property
+    def erased(self) -> int:
+        """Rows changed by this call; 0 when the case had nothing left to erase."""
+        return sum(self.counts.values())
+
+
+def _expected_hash(r: Any, prev_hash: str, erased_case: bool) -> str | None:
+    """The hash an event row must carry after a row hashed `prev_hash`, from its content;
+    None when its content is inconsistent whatever its hash (see `Register.erase`). The
+    check does not depend on what `enforcement.redact` calls personal today: a live row is
+    checked against its salted digest, an erased one against its public digest."""
+    if r.data_digest is None or r.public_digest is None:  # chained before migration 0004
+        if r.data_salt is not None or r.data_digest is not None or r.public_digest is not None:
+            return None
+        return event_hash(prev_hash, r.key, r.case_id, r.seq, r.type, r.date, r.event_id,
+                          r.data)
+    if r.data_salt is not None:  # live: the data must still give its digest
+        if data_digest(r.data_salt, r.data) != r.data_digest:
+            return None
+    elif not erased_case or public_digest(r.data) != r.public_digest:
+        return None  # erased: only in a case whose erasure is recorded, as it was erased
+    return sealed_event_hash(prev_hash, r.key, r.case_id, r.seq, r.type, r.date, r.event_id,
+                             r.public_digest, r.data_digest)
+
+
+def _erase_events(conn: Connection, case_id: str, erased_before: bool) -> tuple[int, int]:
+    """Verify the case's chain, then erase its rows: (rows erased, rows re-chained). A
+    row's hash changes only when its public form is not the one committed when it was
+    written: a row chained before migration 0004, or a key made personal since."""
+    t = db.events
+    rows = conn.execute(select(t).where(t.c.case_id == case_id)
+                        .order_by(t.c.seq, t.c.id)).all()
+    old_prev = new_prev = ""
+    erased = rehashed = 0
+    for r in rows:
+        if (r.prev_hash != old_prev
+                or _expected_hash(r, r.prev_hash, erased_before) != r.row_hash):
+            raise ErasureRefused(
+                "tampered", f"case {case_id!r} not erased: its event row {r.key} (seq "
+                f"{r.seq}) was altered, or a row before it was removed or inserted; erasing "
+                f"would hide the alteration: restore the row, then erase "
+                f"(`enforce register verify` reports the first altered row)")
+        data = erase_personal(r.data)
+        public = public_digest(data)
+        digest = r.data_digest
+        if digest is None:  # a commitment nobody can open: the salt is never kept
+            digest = data_digest(secrets.token_hex(16), r.data)
+        new_hash = sealed_event_hash(new_prev, r.key, r.case_id, r.seq, r.type, r.date,
+                                     r.event_id, public, digest)
+        values: dict[str, Any] = {}
+        if data != r.data:
+            values["data"] = data
+        if r.data_salt is not None:
+            values["data_salt"] = None
+        if digest != r.data_digest:
+            values["data_digest"] = digest
+        if public != r.public_digest:
+            values["public_digest"] = public
+        if new_prev != r.prev_hash:
+            values["prev_hash"] = new_prev
+        if new_hash != r.row_hash:
+            values["row_hash"] = new_hash
+        if values:
+            conn.execute(t.update().where(t.c.id == r.id).values(**values))
+        erased += bool(values.keys() & {"data", "data_salt", "data_digest", "public_digest"})
+        rehashed += "row_hash" in values
+        old_prev, new_prev = r.row_hash, new_hash
+    return erased, rehashed
+
+
+def _closing_reasons(conn: Connection, case_id: str) -> set[Any]:
+    """The free-text reasons of the case's `case_closed` events. The case machine records
+    such a reason as the case's outcome ("closed" when none is given), so that outcome is
+    party text, not a figure, and is erased with the reason."""
+    t = db.events
+    rows = conn.execute(select(t.c.data).where(t.c.case_id == case_id,
+                                               t.c.type == "case_closed"))
+    return {d.get("reason") for (d,) in rows if isinstance(d, dict) and _holds(d.get("reason"))}
+
+
+def _erase_table(conn: Connection, name: str, case_id: str,
+                 copied: Mapping[str, set[Any]] | None = None) -> int:
+    """Replace the personal data of one table's rows of a case: the rows changed. `copied`:
+    per column, values that were copied from personal data and are erased too."""
+    t = db.TABLES[name]
+    texts, jsons = ERASABLE_TEXT[name], ERASABLE_JSON[name]
+    key = list(t.primary_key.columns)
+    changed = 0
+    rows = conn.execute(select(t).where(t.c.case_id == case_id)
+                        .order_by(*(t.c[c] for c in ORDER[name]))).all()
+    for r in rows:
+        m = r._mapping
+        values: dict[str, Any] = {c: ERASED for c in texts if _holds(m[c]) and m[c] != ERASED}
+        for c, personal in (copied or {}).items():
+            if m[c] in personal and m[c] != ERASED:
+                values[c] = ERASED
+        for c in jsons:
+            erased = erase_personal(m[c])
+            if erased != m[c]:
+                values[c] = erased
+        if values:
+            conn.execute(t.update().where(*(col == m[col.name] for col in key))
+                         .values(**values))
+            changed += 1
+    return changed
 
 
 def _lock_order(item: tuple[RegisterEntry, _Data]) -> tuple[int, int]:
@@ -401,18 +631,135 @@ class Register:
         log.info("register.webhook", key=key, status=status, added=added)
         return added
 
+    def erase(self, case_id: str) -> ErasureReport:
+        """Erase a closed case's personal data at the end of its retention, in one
+        transaction; what was erased, per table. Refuses (`ErasureRefused`, nothing changed)
+        an unknown case, a case still open in the register, and a case whose event chain
+        does not verify.
+
+        What goes: the personal data as `enforcement.redact` defines it. The controller's
+        name and the case subject (cases), and its outcome when that is the free-text
+        reason of a `case_closed` event; every personal key inside the JSON data of
+        events, decisions and notifications (complainant reference, subjects, measures,
+        reasons, references, the controller's name in a message's payload) and any e-mail
+        address left in their strings ("[erased-email]"); a notification's subject and
+        delivery detail (which names the address it was sent to); a webhook delivery's
+        detail (the receiver's answer). Each becomes "[erased]". What stays: every key,
+        sequence number, date, time, amount, period, stage, status, outcome, event type,
+        deadline (with its due date and explanation, which the time-limit core writes from
+        dates and rules only) and the case's country. The erasure itself is recorded in
+        `erasures` (case, time, rows per table). Erasing again erases only what was written
+        since, if anything, and records nothing when there was nothing.
+
+        Tamper evidence survives the erasure by design. Since migration 0004 an event row
+        is hashed, with the previous row's hash, its key, case, seq, type, date and event id,
+        over two digests kept in the row: `public_digest`, SHA-256 of its public form
+        (`erase_personal(data)`: what erasure will leave), and `data_digest`, SHA-256 of a
+        random salt and the full data (also kept in the row). The personal values enter the
+        chain only through the salted digest. Erasing a row replaces its data by the public
+        form and drops the salt; both digests stay, so its hash, and every later row's, is
+        unchanged (a chain head noted before the erasure still checks after it). `verify`
+        checks a live row's data against its salted digest and an erased row's data against
+        its public digest, so an edit of an erased row's type, date, seq or of a figure
+        inside its data (a period, an amount) breaks the chain as before; an erased row is
+        only accepted in a case whose erasure is recorded. Why a salted digest and not a
+        plain hash of the personal values: a reference like "P-001" can be recovered from
+        its plain hash by trying candidates, so that hash would itself be personal data;
+        without its salt the digest is a commitment nobody can open. The alternative, marking
+        erased rows and trusting their stored hash, would let anyone edit an erased row by
+        recomputing one local value; here an edit must rewrite the rest of the case's chain.
+        And `verify` never applies today's `PERSONAL_KEYS` to old rows: adding a key there
+        does not make the register look altered.
+
+        The chain is verified before anything is erased: erasure must not launder an
+        altered row. When the public form computed now differs from the committed one (a row
+        chained before 0004, hashed over its full data; or a key made personal since the row
+        was written), the case is re-chained from that row on, from its verified state
+        (`rehashed` in the report and the erasure record); a row chained before 0004 gets
+        the digest of a salt that is never kept.
+
+        Physical copies: SQLite overwrites the freed bytes (`secure_delete`) and checkpoints
+        its write-ahead log into the file; PostgreSQL keeps superseded row versions until
+        VACUUM reclaims them and its WAL until recycled. Backups keep everything until they
+        expire. The report's `residue` says which applies.
+        """
+        now = datetime.now(UTC)
+        counts = dict.fromkeys(ERASURE_TABLES, 0)
+        rehashed = 0
+        with self.engine.connect() as conn:
+            conn.execution_options(**{db.WRITE: True})
+            sqlite_db = conn.dialect.name == "sqlite"
+            raw: Any = conn.connection.dbapi_connection if sqlite_db else None
+            secure = raw.execute("PRAGMA secure_delete").fetchone()[0] if sqlite_db else 0
+            try:
+                if sqlite_db:
+                    raw.execute("PRAGMA secure_delete = 1")
+                with conn.begin():
+                    cases = db.cases
+                    case_row = conn.execute(select(cases.c.status, cases.c.stage)
+                                            .where(cases.c.case_id == case_id)
+                                            .with_for_update()).first()
+                    if case_row is None:
+                        raise ErasureRefused("unknown", f"no case {case_id!r} in the register; "
+                                             f"give the id of a recorded, closed case")
+                    if case_row.status != "closed":
+                        raise ErasureRefused(
+                            "open", f"case {case_id!r} not erased: it is still {case_row.status} "
+                            f"in the register (stage {case_row.stage}); only a closed case "
+                            f"can be erased, at the end of its retention period")
+                    e = db.erasures
+                    previous = conn.execute(select(func.max(e.c.erased_at))
+                                            .where(e.c.case_id == case_id)).scalar()
+                    copied = {"outcome": _closing_reasons(conn, case_id)}
+                    counts["events"], rehashed = _erase_events(conn, case_id,
+                                                               previous is not None)
+                    for name in ERASURE_TABLES:
+                        if name != "events":
+                            counts[name] = _erase_table(conn, name, case_id,
+                                                        copied if name == "cases" else None)
+                    if any(counts.values()) or rehashed:
+                        conn.execute(e.insert().values(case_id=case_id, erased_at=now,
+                                                       counts=counts, rehashed=rehashed))
+            finally:
+                if sqlite_db:
+                    raw.execute(f"PRAGMA secure_delete = {int(secure)}")
+            residue = self._residue(raw)
+        report = ErasureReport(
+            case_id=case_id, erased_at=now, counts=counts, rehashed=rehashed,
+            previously_erased_at=None if previous is None else _utc(previous), residue=residue)
+        log.info("register.erased", case_id=case_id, rows=counts, rehashed=rehashed,
+                 erased=report.erased)
+        return report
+
+    def _residue(self, raw: Any) -> str:
+        """After an erasure: checkpoint SQLite's log into the file; where old copies stay."""
+        if raw is None:
+            return ("PostgreSQL keeps the replaced row versions in its table files until "
+                    "VACUUM reclaims them, and in its WAL until it is recycled; backups keep "
+                    "them until they expire")
+        busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            return ("SQLite could not checkpoint its write-ahead log now (another connection "
+                    "is reading): old page copies stay in the -wal file until the next "
+                    "checkpoint; backups keep them until they expire")
+        return "backups made before the erasure keep the data until they expire"
+
     def verify(self) -> tuple[int, dict[str, Any] | None]:
         """Recompute every case's event chain: (rows checked, the first altered row or None).
         A row is altered when its content no longer gives its hash, or when its `prev_hash`
-        is not the hash of the case's previous row (a row removed or inserted)."""
+        is not the hash of the case's previous row (a row removed or inserted). A lawfully
+        erased row verifies from its public form and kept digests; an erased row of a case
+        with no recorded erasure, or whose data is not the public form it was erased to, is
+        altered (see `erase` for the design)."""
         t = db.events
         checked, last = 0, dict[str, str]()
         with self.engine.connect() as conn:
             rows = conn.execute(select(t).order_by(t.c.case_id, t.c.seq, t.c.id))
+            # read after the rows: an erasure committed before them is seen here
+            erased = set(conn.execute(select(db.erasures.c.case_id).distinct()).scalars())
             for r in rows:
                 expected_prev = last.get(r.case_id, "")
-                digest = event_hash(r.prev_hash, r.key, r.case_id, r.seq, r.type, r.date,
-                                    r.event_id, r.data)
+                digest = _expected_hash(r, r.prev_hash, r.case_id in erased)
                 if r.prev_hash != expected_prev or digest != r.row_hash:
                     return checked, dict(r._mapping)
                 last[r.case_id] = r.row_hash

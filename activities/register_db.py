@@ -122,6 +122,13 @@ events = Table(
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("prev_hash", Text, nullable=False, server_default=""),
     Column("row_hash", Text, nullable=False, server_default=""),
+    # Since 0004 the chain hashes `public_digest`, SHA-256 of the row's data with its
+    # personal values replaced, and `data_digest`, SHA-256 of `data_salt` and the full data.
+    # Erasure replaces the data by that public form and drops the salt: the chain still
+    # verifies (see activities.register.Register.erase). All NULL: a row chained before 0004.
+    Column("data_salt", Text),
+    Column("data_digest", Text),
+    Column("public_digest", Text),
     Index(None, "case_id", "seq"),
     comment="append-only: every event applied to a case",
 )
@@ -206,6 +213,17 @@ webhook_deliveries = Table(
     UniqueConstraint("key", "receiver"),
     Index(None, "case_id"),
     comment="each webhook event's outcome at each receiver, once: delivered or refused",
+)
+
+erasures = Table(
+    "erasures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Text, nullable=False),
+    Column("erased_at", UtcDateTime, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("rehashed", Integer, nullable=False, server_default="0"),
+    Index(None, "case_id"),
+    comment="every erasure of a case's personal data: when, and how many rows of each table",
 )
 
 # Tables a RegisterEntry may target, and every table of the register (for reads).

@@ -123,7 +123,7 @@ def procedures_show(name: str, as_json: Annotated[bool, typer.Option("--json")] 
 # Thin over enforcement.temporal: the same models validate here as in the API and workflows.
 # The engine's modules are imported inside the commands so `enforce deadline` stays quick.
 
-case_app = typer.Typer(help="Cases on the engine: open, send events, show, list, calendar.",
+case_app = typer.Typer(help="Cases on the engine: open, send events, show, list, calendar, erase.",
                        no_args_is_help=True)
 app.add_typer(case_app, name="case")
 
@@ -464,6 +464,60 @@ def case_ics(case_id: Annotated[str, typer.Argument(metavar="CASE", help="the ca
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror}")
     out.print(f"wrote {output}", highlight=False)
+
+
+@case_app.command("erase")
+def case_erase(
+    case_id: Annotated[str, typer.Argument(metavar="CASE_ID", help="the closed case's id")],
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="default: ENFORCE_DATABASE_URL")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Erase a closed case's personal data from the register (end of retention).
+
+    Names, subjects, references, free text and addresses are replaced by an erased marker;
+    dates, amounts, periods, stages and outcomes stay, and the event chain still verifies.
+    Refused for an open or unknown case."""
+    import structlog
+
+    from activities.register import ErasureRefused, Register
+    from activities.register_db import make_engine, migrate
+    from enforcement.settings import get_settings
+
+    url = database_url or get_settings().database_url
+    migrate(url)
+    engine = make_engine(url)
+    logging_config = structlog.get_config()
+    # The register's log line goes to stderr: stdout is the report (JSON with --json).
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    try:
+        report = Register(engine).erase(case_id)
+    except ErasureRefused as exc:
+        fail(str(exc), 1 if exc.reason == "tampered" else 2)
+    finally:
+        structlog.configure(**logging_config)
+        engine.dispose()
+    if as_json:
+        _json_out(report.model_dump(mode="json"))
+        return
+    if not report.erased:
+        when = report.previously_erased_at
+        out.print(f"case {case_id}: nothing left to erase"
+                  + (f" (erased on {when.isoformat(timespec='seconds')})" if when else ""),
+                  highlight=False, markup=False)
+        return
+    out.print(f"erased the personal data of case {case_id} "
+              f"({report.erased_at.isoformat(timespec='seconds')}); rows changed per table:",
+              highlight=False, markup=False)
+    for table, n in report.counts.items():
+        out.print(f"  {table:<20} {n:>6}", highlight=False, markup=False)
+    if report.rehashed:
+        out.print(f"  {report.rehashed} event rows re-chained (written before migration 0004, "
+                  f"or holding a key made personal since)", highlight=False, markup=False)
+    out.print("dates, amounts, periods, stages and outcomes kept; the event chain verifies",
+              highlight=False, markup=False)
+    if report.residue:
+        out.print(f"note: {report.residue}", highlight=False, markup=False)
 
 
 # --- enforce simulate: timelines on the real workflows in virtual time (issue 6) ---------------
