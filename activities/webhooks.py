@@ -105,6 +105,17 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes,
 
 # --- posting ----------------------------------------------------------------------------------
 
+HEARTBEAT_EVERY = 5.0  # seconds; the workflow's heartbeat timeout is a few times this
+
+
+async def _heartbeats(progress: dict[str, list[str]]) -> None:
+    """Heartbeat while posts are in flight (a receiver may take its whole timeout): a
+    worker that dies mid-batch is noticed within the heartbeat timeout, not the activity's."""
+    while True:
+        activity.heartbeat(progress)
+        await asyncio.sleep(HEARTBEAT_EVERY)
+
+
 def _where(url: str) -> str:
     """The URL without its query and credentials, for reasons and logs."""
     u = urlsplit(url)
@@ -157,6 +168,28 @@ class WebhookPublisher:
         if self.register is not None:
             await asyncio.to_thread(self.register.record_webhook, case_id, event_id,
                                     _where(url), status, detail)
+
+    async def _settled(self, case_id: str, events: list[dict[str, Any]],
+                       urls: list[str]) -> list[str]:
+        """The (receiver, event) pairs the register already holds as delivered or refused:
+        a retry after a worker died mid-batch does not post them again (the heartbeat that
+        would have said so may not have reached the server)."""
+        if self.register is None:
+            return []
+        from sqlalchemy import select
+
+        from activities.register_db import webhook_deliveries as t
+
+        ids = [e["id"] for e in events]
+        where = {_where(url): _receiver(url) for url in urls}
+
+        def read() -> list[str]:
+            with self.register.engine.connect() as conn:  # type: ignore[union-attr]
+                rows = conn.execute(select(t.c.key, t.c.receiver).where(
+                    t.c.case_id == case_id, t.c.key.in_(ids))).all()
+            return [f"{where[r.receiver]} {r.key}" for r in rows if r.receiver in where]
+
+        return await asyncio.to_thread(read)
 
     async def _post(self, client: httpx.AsyncClient, url: str, event: dict[str, Any]) -> None:
         assert self.settings is not None and self.settings.webhook_secret is not None
@@ -230,11 +263,19 @@ class WebhookPublisher:
         if details and isinstance(details[0], dict):
             progress = {"settled": list(details[0].get("settled", [])),
                         "refused": list(details[0].get("refused", []))}
+        progress["settled"] += [done for done in await self._settled(batch.case_id, events, urls)
+                                if done not in progress["settled"]]
         delivered: list[str] = []
-        async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds,
-                                     transport=self.transport, follow_redirects=False) as client:
-            failures = await asyncio.gather(*(
-                self._to_receiver(client, url, events, progress, delivered) for url in urls))
+        beat = asyncio.create_task(_heartbeats(progress))
+        try:
+            async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds,
+                                         transport=self.transport,
+                                         follow_redirects=False) as client:
+                failures = await asyncio.gather(*(
+                    self._to_receiver(client, url, events, progress, delivered)
+                    for url in urls))
+        finally:
+            beat.cancel()
         activity.heartbeat(progress)
         transient = [f for f in failures if f is not None]
         if transient:

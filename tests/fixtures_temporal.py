@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import date, timedelta
 
 import pytest_asyncio
 from temporalio.client import Client
@@ -31,6 +32,12 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=binary("temporal-test-server"))
     yield env
     await env.shutdown()
+
+
+def days_ago(n: int) -> str:
+    """A recent date, for cases on the dev server's real clock: their deadlines must still
+    be ahead whenever the suite runs."""
+    return (date.today() - timedelta(days=n)).isoformat()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

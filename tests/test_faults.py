@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.register import Register
 from enforcement.models import EVENT_ADAPTER, CaseInput, Controller, Event
+from enforcement.procedures import get_procedure
 from enforcement.temporal import SEARCH_KEYS, binary, case_status, open_case, send_event
-from tests.fixtures_temporal import running_worker
+from enforcement.timelimits import compute_deadline
+from tests.fixtures_temporal import days_ago, running_worker
+
+FR = get_procedure("fr-cnil")
 
 
 def ev(**fields: Any) -> Event:
@@ -42,19 +47,18 @@ async def test_dev_server_restart_keeps_waiting_cases(tmp_path: Path,
         async with running_worker(env.client, register) as tq:
             for n, cid in enumerate(ids):
                 case = CaseInput(case_id=cid, controller=Controller(name=f"C{n}", country="FR"),
-                                 events=[ev(type="complaint_received", date="2026-11-02",
+                                 events=[ev(type="complaint_received", date=days_ago(20),
                                             subject="s", complainant_ref="c"),
                                          ev(type="formal_notice_issued",
-                                            date=f"2026-11-{10 + n}", period="2 months")])
+                                            date=days_ago(10 - n), period="2 months")])
                 await open_case(env.client, case, tq)
             before = {cid: (await case_status(env.client, cid)).deadlines for cid in ids}
     finally:
         await env.shutdown()
     assert {cid: [d.due for d in dls if d.name == "formal_notice_compliance"]
             for cid, dls in before.items()} == {
-        ids[0]: ["2027-01-11"],  # 10 Jan 2027 is a Sunday
-        ids[1]: ["2027-01-11"],
-        ids[2]: ["2027-01-12"]}
+        cid: [compute_deadline(date.fromisoformat(days_ago(10 - n)), "2 months", FR.cal,
+                               FR.rules).due.isoformat()] for n, cid in enumerate(ids)}
 
     env = await dev_server(db, port)
     try:
@@ -62,7 +66,7 @@ async def test_dev_server_restart_keeps_waiting_cases(tmp_path: Path,
             after = {cid: (await case_status(env.client, cid)).deadlines for cid in ids}
             assert after == before
             status = await send_event(env.client, ids[0],
-                                      ev(type="compliance_accepted", date="2026-12-01"))
+                                      ev(type="compliance_accepted", date=days_ago(1)))
             assert status.outcome == "complied"
             assert (await case_status(env.client, ids[1])).stage == "formal_notice"
     finally:

@@ -56,6 +56,9 @@ REJECTED = "EventRejected"
 REGISTER_TIMEOUT = timedelta(seconds=10)
 DELIVERY_TIMEOUT = timedelta(seconds=30)
 WEBHOOK_TIMEOUT = timedelta(minutes=2)  # a batch, to every endpoint, each post up to 60 s
+# The batch heartbeats every 5 s while it posts: a worker that died mid-batch is replaced
+# after this, not after the whole timeout.
+WEBHOOK_HEARTBEAT = timedelta(seconds=20)
 # Register tables whose entries are published as webhooks (activities/webhooks.py).
 WEBHOOK_TABLES = ("events", "deadlines")
 # Since this patch, deliveries (emails, webhooks) run beside the case instead of holding it:
@@ -295,7 +298,8 @@ class _CaseRunner:
         try:
             await workflow.execute_activity(
                 "webhook.publish", RegisterBatch(case_id=case_id, entries=entries),
-                start_to_close_timeout=WEBHOOK_TIMEOUT, retry_policy=self.retry,
+                start_to_close_timeout=WEBHOOK_TIMEOUT, heartbeat_timeout=WEBHOOK_HEARTBEAT,
+                retry_policy=self.retry,
                 result_type=int)
         except ActivityError as exc:  # permanent: a receiver refused some events
             workflow.logger.warning("webhooks not delivered", extra={
