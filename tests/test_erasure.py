@@ -353,6 +353,13 @@ def _row(register: Register, case_id: str, type_: str) -> dict[str, Any]:
     return next(r for r in register.case_rows(case_id)["events"] if r["type"] == type_)
 
 
+def _tamper(register: Register, row: dict[str, Any], **values: Any) -> None:
+    """Change an event row behind the register's back, as someone with write access could."""
+    t = db.events
+    with register.engine.begin() as conn:
+        conn.execute(update(t).where(t.c.id == row["id"]).values(**values))
+
+
 TAMPERING: dict[str, dict[str, Any]] = {
     "an erased row's date": {"date": "2021-12-26"},
     "an erased row's type": {"type": "compliance_accepted"},
@@ -401,9 +408,7 @@ def test_verify_finds_a_removed_erased_row_and_an_altered_live_one(two_cases: Re
     assert register.verify()[1] is None
     # the open case's rows are checked as before
     complaint = _row(register, OPEN, "complaint_received")
-    with register.engine.begin() as conn:
-        conn.execute(update(t).where(t.c.id == complaint["id"]).values(
-            data={**complaint["data"], "complainant_ref": "SOMEONE-ELSE"}))
+    _tamper(register, complaint, data={**complaint["data"], "complainant_ref": "SOMEONE-ELSE"})
     altered = register.verify()[1]
     assert altered is not None and altered["key"] == complaint["key"]
 
@@ -412,10 +417,7 @@ def test_an_erasure_by_hand_is_not_a_lawful_one(two_cases: Register) -> None:
     """Masking a row of a case whose erasure is not recorded is an alteration."""
     register = two_cases
     row = _row(register, OPEN, "complaint_received")
-    t = db.events
-    with register.engine.begin() as conn:
-        conn.execute(update(t).where(t.c.id == row["id"]).values(
-            data=erase_personal(row["data"]), data_salt=None))
+    _tamper(register, row, data=erase_personal(row["data"]), data_salt=None)
     altered = register.verify()[1]
     assert altered is not None and altered["key"] == row["key"]
 
@@ -424,10 +426,7 @@ def test_an_altered_case_is_not_erased(two_cases: Register) -> None:
     """Erasure would launder the alteration of a personal value: it is refused."""
     register = two_cases
     row = _row(register, CLOSED, "complaint_received")
-    t = db.events
-    with register.engine.begin() as conn:
-        conn.execute(update(t).where(t.c.id == row["id"]).values(
-            data={**row["data"], "complainant_ref": "FORGED"}))
+    _tamper(register, row, data={**row["data"], "complainant_ref": "FORGED"})
     rows = register.case_rows(CLOSED)
     with pytest.raises(ErasureRefused) as refused:
         register.erase(CLOSED)
