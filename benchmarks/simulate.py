@@ -12,7 +12,7 @@
    warmed up first on a few scenarios of their own.
 2. `--scenarios` Clearview-like scenarios (without `--register`) split over `--processes`
    processes, each with its own time-skipping server and worker: the wall time from launch
-   to the last result.
+   to the last result; then as many bare workflows, split the same way.
 
 A Clearview-like scenario is scenarios/clearview.yaml as written, its whole timeline shifted
 by 0-27 days so the cases' instants do not all coincide. Figures are printed, never
@@ -104,7 +104,7 @@ async def _simulate(sim: Simulator, cases: list[SimCase]) -> tuple[float, Counte
                                effects=sim.effects)
     seconds = time.perf_counter() - t0
     assert all(o.status.stage == "liquidated" for o in outcomes), "incomplete runs"
-    first = f"{prefix}0-{cases[0].case.case_id}"
+    first = f"{prefix}{'0-' if len(cases) > 1 else ''}{cases[0].case.case_id}"
     return seconds, await _history_counts(sim, [first, f"{first}:sanction"])
 
 
@@ -150,23 +150,36 @@ def _executor() -> Any:
     return ThreadPoolExecutor(max_workers=16)
 
 
-async def part(n: int, start: int) -> dict[str, Any]:
+async def part(n: int, start: int, bare_timers: int | None) -> dict[str, Any]:
+    """One process's share: n scenarios, or n bare workflows with `bare_timers` timers."""
     cases = clearview_like(n, start)
     t0 = time.perf_counter()
     async with simulator(cases_hint=n) as sim:
         t1 = time.perf_counter()
-        outcomes = await sim.run(cases)
+        if bare_timers is not None:
+            await _bare(sim, n, bare_timers, 0)
+            ok = n
+        else:
+            outcomes = await sim.run(cases)
+            ok = sum(1 for o in outcomes if o.status.stage == "liquidated")
         t2 = time.perf_counter()
-    ok = sum(1 for o in outcomes if o.status.stage == "liquidated")
     return {"scenarios": n, "ok": ok, "startup_seconds": t1 - t0, "run_seconds": t2 - t1}
 
 
-def parallel(total: int, processes: int) -> dict[str, Any]:
+async def timers_per_scenario() -> int:
+    async with simulator(cases_hint=1) as sim:
+        _, counts = await _simulate(sim, clearview_like(1))
+    return counts["timer_started_event_attributes"]
+
+
+def parallel(total: int, processes: int, bare_timers: int | None = None) -> dict[str, Any]:
     shares = [total // processes + (1 if i < total % processes else 0)
               for i in range(processes)]
     starts = [sum(shares[:i]) for i in range(processes)]
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, __file__, "--part", str(n), "--start", str(s)],
+    bare = ["--bare-timers", str(bare_timers)] if bare_timers is not None else []
+    procs = [subprocess.Popen([sys.executable, __file__, "--part", str(n), "--start", str(s),
+                               *bare],
                               stdout=subprocess.PIPE, text=True)
              for n, s in zip(shares, starts, strict=True) if n]
     parts = []
@@ -189,11 +202,13 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--part", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--bare-timers", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.getLogger().setLevel(logging.ERROR)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     if args.part is not None:
-        print(json.dumps(asyncio.run(part(args.part, args.start))), flush=True)
+        print(json.dumps(asyncio.run(part(args.part, args.start, args.bare_timers))),
+              flush=True)
         os._exit(0)  # no interpreter teardown: see enforcement.cli.main
     print(f"simulation benchmark, {datetime.now().isoformat(timespec='seconds')}, "
           f"Python {sys.version.split()[0]}")
@@ -217,6 +232,11 @@ def main() -> None:
         for i, x in enumerate(p["parts"]):
             print(f"  process {i}: {x['scenarios']} scenarios, startup "
                   f"{x['startup_seconds']:.1f} s, simulation {x['run_seconds']:.1f} s")
+        timers = asyncio.run(timers_per_scenario())
+        b = parallel(args.scenarios, args.processes, bare_timers=timers)
+        print(f"the same split, bare workflows with {timers} timers and no activity: "
+              f"{b['wall_seconds']:.1f} s wall, {b['rate']:.2f}/s; ratio "
+              f"{p['rate'] / b['rate']:.2f}")
 
 
 if __name__ == "__main__":
