@@ -786,6 +786,22 @@ class Register:
                 out[name] = [dict(r._mapping) for r in conn.execute(q)]
         return out
 
+    def webhook_outcomes(self, case_id: str, keys: list[str]) -> set[tuple[str, str]]:
+        """The (key, receiver) pairs among `keys` whose outcome is recorded."""
+        t = db.webhook_deliveries
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.key, t.c.receiver).where(
+                t.c.case_id == case_id, t.c.key.in_(keys))).all()
+        return {(r.key, r.receiver) for r in rows}
+
+    def stage_counts(self) -> dict[tuple[str, str], int]:
+        """Cases by (stage, status)."""
+        t = db.cases
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.stage, t.c.status, func.count())
+                                .group_by(t.c.stage, t.c.status)).all()
+        return {(stage or "new", status): int(n) for stage, status, n in rows}
+
     def count(self, table: str, case_id: str | None = None) -> int:
         """Number of rows in a register table, optionally for one case."""
         t = db.TABLES.get(table)

@@ -176,20 +176,10 @@ class WebhookPublisher:
         would have said so may not have reached the server)."""
         if self.register is None:
             return []
-        from sqlalchemy import select
-
-        from activities.register_db import webhook_deliveries as t
-
-        ids = [e["id"] for e in events]
-        where = {_where(url): _receiver(url) for url in urls}
-
-        def read() -> list[str]:
-            with self.register.engine.connect() as conn:  # type: ignore[union-attr]
-                rows = conn.execute(select(t.c.key, t.c.receiver).where(
-                    t.c.case_id == case_id, t.c.key.in_(ids))).all()
-            return [f"{where[r.receiver]} {r.key}" for r in rows if r.receiver in where]
-
-        return await asyncio.to_thread(read)
+        tags = {_where(url): _receiver(url) for url in urls}
+        recorded = await asyncio.to_thread(self.register.webhook_outcomes, case_id,
+                                           [e["id"] for e in events])
+        return [f"{tags[receiver]} {key}" for key, receiver in recorded if receiver in tags]
 
     async def _post(self, client: httpx.AsyncClient, url: str, event: dict[str, Any]) -> None:
         assert self.settings is not None and self.settings.webhook_secret is not None

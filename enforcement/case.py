@@ -8,6 +8,8 @@ code replays identically and simulates exactly.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -260,18 +262,24 @@ class Machine:
                 f"{', '.join(self.accepted())}")
         getattr(self, f"_check_{ev.type}", lambda _e: None)(ev)
 
+    @contextlib.contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        """Whatever the block changes (state and pending effects) is undone if it raises."""
+        saved, fx = self.s.model_copy(deep=True), self.fx
+        self.fx = Effects(list(fx.register), list(fx.notifications))
+        try:
+            yield
+        except Exception:
+            self.s, self.fx = saved, fx
+            raise
+
     def apply(self, ev: Event, now: datetime) -> bool:
         """Apply an accepted event whole or not at all; False for a duplicate id."""
         if ev.id is not None and ev.id in self.s.applied_ids:
             return False
         self.check(ev)
-        saved, fx = self.s.model_copy(deep=True), self.fx
-        self.fx = Effects(list(fx.register), list(fx.notifications))
-        try:
+        with self._all_or_nothing():
             self._apply(ev, now)
-        except Exception:
-            self.s, self.fx = saved, fx
-            raise
         return True
 
     def apply_opening(self, ev: Event, now: datetime, catch_up: bool = True) -> bool:
@@ -282,9 +290,7 @@ class Machine:
         sent, not sent. All or nothing, like `apply`."""
         if not catch_up:
             return self.apply(ev, now)
-        saved, fx = self.s.model_copy(deep=True), self.fx
-        self.fx = Effects(list(fx.register), list(fx.notifications))
-        try:
+        with self._all_or_nothing():
             until = as_instant(ev.date, self.cal)  # a bare date: noon that day
             for at, rec, offset in self._reminders():
                 if at <= until:
@@ -292,10 +298,11 @@ class Machine:
             for rec in list(self.s.deadlines):
                 if rec.status == "pending" and rec.expires_at <= until:
                     self._expire(rec, now)
-            return self.apply(ev, now)
-        except Exception:
-            self.s, self.fx = saved, fx
-            raise
+            if ev.id is not None and ev.id in self.s.applied_ids:
+                return False
+            self.check(ev)
+            self._apply(ev, now)
+        return True
 
     def _apply(self, ev: Event, now: datetime) -> None:
         self.s.event_count += 1

@@ -24,12 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import structlog
 from temporalio.common import MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from enforcement.settings import Settings
+
+if TYPE_CHECKING:
+    from activities.register import Register
 
 CASES = "enforcement_cases"
 DEADLINES_MISSED = "enforcement_deadlines_missed"
@@ -58,22 +62,6 @@ def install(settings: Settings) -> Runtime | None:
     return runtime
 
 
-def case_counts(database_url: str) -> dict[tuple[str, str], int]:
-    """Cases in the register by (stage, status)."""
-    from sqlalchemy import func, select
-
-    from activities.register_db import cases, make_engine
-
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(select(cases.c.stage, cases.c.status, func.count())
-                                .group_by(cases.c.stage, cases.c.status)).all()
-    finally:
-        engine.dispose()
-    return {(stage or "new", status): int(n) for stage, status, n in rows}
-
-
 @contextlib.asynccontextmanager
 async def case_gauges(settings: Settings, runtime: Runtime | None) -> AsyncIterator[None]:
     """While the block runs, keep `enforcement_cases` up to date from the register (nothing
@@ -81,21 +69,27 @@ async def case_gauges(settings: Settings, runtime: Runtime | None) -> AsyncItera
     if runtime is None:
         yield
         return
-    task = asyncio.create_task(_export_cases(settings, runtime.metric_meter))
+    from activities.register import Register
+    from activities.register_db import make_engine
+
+    register = Register(make_engine(settings.database_url))
+    task = asyncio.create_task(_export_cases(register, settings.metrics_interval_seconds,
+                                             runtime.metric_meter))
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        register.engine.dispose()
 
 
-async def _export_cases(settings: Settings, meter: MetricMeter) -> None:
+async def _export_cases(register: Register, every: float, meter: MetricMeter) -> None:
     gauge = meter.create_gauge(CASES, DESCRIPTIONS[CASES])
     seen: set[tuple[str, str]] = set()
     while True:
         try:
-            counts = await asyncio.to_thread(case_counts, settings.database_url)
+            counts = await asyncio.to_thread(register.stage_counts)
         except Exception as exc:  # the register unreachable for a while: try again later
             log.warning("metrics.cases_unavailable", error=f"{type(exc).__name__}: {exc}")
         else:
@@ -104,4 +98,4 @@ async def _export_cases(settings: Settings, meter: MetricMeter) -> None:
             for (stage, status), n in counts.items():
                 gauge.set(n, {"stage": stage, "status": status})
             seen |= counts.keys()
-        await asyncio.sleep(settings.metrics_interval_seconds)
+        await asyncio.sleep(every)

@@ -516,13 +516,8 @@ def _when(doc: _Doc, value: Any, path: PathKey) -> date | datetime | RelativeDat
 
 
 def _events(doc: _Doc, value: Any, path: PathKey) -> list[ScenarioEvent]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        doc.problem(path, "expected a list of events")
-        return []
     out = []
-    for i, item in enumerate(value):
+    for i, item in enumerate(_list(doc, value, path, "a list of events")):
         ev = _event(doc, item, (*path, i))
         if ev is not None:
             out.append(ev)
@@ -596,11 +591,11 @@ def _variants(doc: _Doc, value: Any) -> list[Variant]:
     return out
 
 
-def _list(doc: _Doc, value: Any, path: PathKey) -> list[Any]:
+def _list(doc: _Doc, value: Any, path: PathKey, what: str = "a list") -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        doc.problem(path, "expected a list")
+        doc.problem(path, f"expected {what}")
         return []
     return value
 
