@@ -49,7 +49,11 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runtime = metrics.install(settings)
+    try:
+        runtime = metrics.install(settings)
+    except metrics.MetricsUnavailable as exc:
+        log.error("worker not started", error=str(exc))
+        raise SystemExit(2) from None
     env = None
     if settings.temporal_address is None:
         log.info("starting embedded Temporal dev server", db=str(settings.dev_server_db),

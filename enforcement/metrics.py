@@ -49,14 +49,24 @@ DESCRIPTIONS = {
 log = structlog.get_logger("metrics")
 
 
+class MetricsUnavailable(ValueError):
+    """ENFORCE_METRICS_ADDRESS cannot be served; the message says why and what to set."""
+
+
 def install(settings: Settings) -> Runtime | None:
     """Make this process's Temporal runtime export Prometheus metrics at
     ENFORCE_METRICS_ADDRESS; the runtime, or None when metrics are off. Call it once, before
     the first client connects (every client of the process then shares the endpoint)."""
     if not settings.metrics_address:
         return None
-    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=settings.metrics_address, counters_total_suffix=True)))
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+            bind_address=settings.metrics_address, counters_total_suffix=True)))
+    except ValueError as exc:  # a busy port or a malformed address
+        raise MetricsUnavailable(
+            f"cannot serve metrics on {settings.metrics_address!r}: {exc}; set "
+            f"ENFORCE_METRICS_ADDRESS to a free host:port such as 127.0.0.1:9464, or unset "
+            f"it") from None
     Runtime.set_default(runtime, error_if_already_set=False)
     log.info("metrics endpoint", url=f"http://{settings.metrics_address}/metrics")
     return runtime

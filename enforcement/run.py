@@ -142,10 +142,9 @@ async def serve(settings: Settings) -> int:
     env: WorkflowEnvironment | None = None
     try:
         runtime = metrics.install(settings)
-    except Exception as exc:
+    except metrics.MetricsUnavailable as exc:
         sock.close()
-        print(f"error: cannot serve metrics on {settings.metrics_address}: {exc}; set "
-              f"ENFORCE_METRICS_ADDRESS to a free host:port or unset it", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         if embedded:

@@ -157,3 +157,13 @@ async def test_engine_and_sdk_metrics_on_the_worker_endpoint(
     finally:
         second.stop()
     assert second.proc.returncode == 0
+
+
+def test_an_address_that_cannot_be_served_stops_the_worker_with_a_clear_error() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "worker.py")], cwd=ROOT, capture_output=True, text=True,
+        timeout=60, env={**os.environ, "ENFORCE_METRICS_ADDRESS": "nonsense",
+                         "TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert done.returncode == 2
+    assert "cannot serve metrics on 'nonsense'" in done.stdout + done.stderr
+    assert "set ENFORCE_METRICS_ADDRESS to a free host:port" in done.stdout + done.stderr
