@@ -243,7 +243,13 @@ async def test_worker_killed_with_many_cases_in_flight(
 
     # Each receiver processed each webhook, a case's changes in the case's order.
     for receiver in webhook_receivers:
-        assert all(d.valid for d in receiver.deliveries), "a webhook signature did not verify"
+        # Every signature verifies, except on a post the kill cut short (its body shorter
+        # than announced), which the receiver refused and the retry sent again whole.
+        cut = [d for d in receiver.deliveries
+               if len(d.body) < int(d.headers.get("content-length", "0"))]
+        assert all(d.valid for d in receiver.deliveries if d not in cut), \
+            "a webhook signature did not verify"
+        assert all(d.status == 401 for d in cut)
         processed = list(receiver.processed)  # in the order first processed
         for cid in ids:
             assert [k for k in processed if k.startswith(f"{cid}:")] == [
