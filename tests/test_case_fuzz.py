@@ -1,18 +1,28 @@
 """Fuzzing the case machine with hypothesis: any sequence of well-formed events, at any
-dates, is either applied or rejected with EventRejected; a rejection changes nothing; no
-other exception ever escapes (an escaping one would fail a workflow task forever)."""
+dates, is either applied or rejected with EventRejected; a rejection changes nothing (the
+whole state and the pending effects, also when the event came with the case's opening and
+deadlines had expired on the way to its date); no other exception ever escapes (an escaping
+one would fail a workflow task forever); and an accepted event does what the procedure says,
+checked against an independent model written here: the stage it leads to, the one event row
+it records, and the due date of each deadline it opens or moves, counted with
+`dateutil.relativedelta` and the `holidays` package rather than the engine's core."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import os
+import re
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+import holidays
+from dateutil.relativedelta import relativedelta
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from enforcement.case import EventRejected, Machine
-from enforcement.models import EVENT_ADAPTER, EVENT_TYPES, CaseInput, Controller
-from enforcement.procedures import all_procedures
+from enforcement.case import CaseState, EventRejected, Machine
+from enforcement.models import EVENT_ADAPTER, EVENT_TYPES, CaseInput, Controller, DeadlineRecord
+from enforcement.procedures import Procedure, all_procedures
 
 PERIODS = ["1 day", "10 days", "2 months", "1 month 15 days", "10 working days", "72 hours",
            "4 weeks", "1 year"]
@@ -27,8 +37,11 @@ def _fields(kind: str, day: date) -> st.SearchStrategy[dict[str, Any]]:
                                                      "complainant_ref": st.just("c")}),
         "investigation_opened": st.fixed_dictionaries(
             {"kind": st.sampled_from(["on_site", "documents", "online"])}),
-        "information_requested": st.fixed_dictionaries({"period": st.sampled_from(PERIODS)}),
-        "formal_notice_issued": st.fixed_dictionaries({"period": st.sampled_from(PERIODS)}),
+        # without a period, the procedure's default applies
+        "information_requested": st.one_of(
+            st.just({}), st.fixed_dictionaries({"period": st.sampled_from(PERIODS)})),
+        "formal_notice_issued": st.one_of(
+            st.just({}), st.fixed_dictionaries({"period": st.sampled_from(PERIODS)})),
         "extension_granted": st.one_of(
             st.fixed_dictionaries({"deadline": st.sampled_from(DEADLINES),
                                    "period": st.sampled_from(PERIODS)}),
@@ -81,29 +94,172 @@ def near_procedure(draw: st.DrawFn) -> list[dict[str, Any]]:
     return out
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+# --- the independent model --------------------------------------------------------------
+
+# The stage each event leads to (domain.md section 4); None: the stage does not change.
+STAGE_AFTER: dict[str, str | None] = {
+    "complaint_received": "complaint", "investigation_opened": "investigation",
+    "formal_notice_issued": "formal_notice", "no_breach_found": "closed",
+    "compliance_accepted": "closed", "rapporteur_designated": "rapporteur",
+    "report_notified": "report", "hearing_scheduled": "hearing_scheduled",
+    "hearing_held": "deliberation", "sanction_decided": "decided",
+    "decision_notified": "decision_notified", "liquidation_opened": "liquidation",
+    "penalty_liquidated": "liquidated", "case_closed": "closed"}
+# The deadline each event opens, and the procedure period used when the event gives none.
+OPENS: dict[str, tuple[str, str]] = {
+    "complaint_received": ("complainant_progress", "complainant_progress"),
+    "information_requested": ("information_response", "information_response"),
+    "formal_notice_issued": ("formal_notice_compliance", "formal_notice_compliance"),
+    "report_notified": ("report_observations", "report_observations"),
+    "rapporteur_replied": ("reply_observations", "reply_observations"),
+    "liquidation_opened": ("liquidation_observations", "liquidation_observations")}
+UNITS = {"hour": "hours", "day": "days", "working day": "working_days", "week": "weeks",
+         "month": "months", "year": "years"}
+
+
+def _amounts(text: str) -> dict[str, int]:
+    """'1 month 15 days' -> {'months': 1, 'days': 15}, for the period texts used here."""
+    out: dict[str, int] = {}
+    for n, unit in re.findall(r"(\d+) (working day|hour|day|week|month|year)s?", text):
+        out[UNITS[unit]] = out.get(UNITS[unit], 0) + int(n)
+    return out
+
+
+class Reference:
+    """Due dates counted the long way: relativedelta for months, the holidays package's own
+    calendar for the roll off Saturdays, Sundays and public holidays."""
+
+    def __init__(self, proc: Procedure) -> None:
+        c = proc.calendar
+        self.days_off = holidays.country_holidays(c.country, subdiv=c.subdivision)
+        self.tz = ZoneInfo(c.timezone or "UTC")
+
+    def working(self, d: date) -> bool:
+        return d.weekday() < 5 and d not in self.days_off
+
+    def roll(self, d: date) -> date:
+        while not self.working(d):
+            d += timedelta(days=1)
+        return d
+
+    def due(self, start: date | datetime, period: str) -> str:
+        a = _amounts(period)
+        if "hours" in a:
+            begin = (start if isinstance(start, datetime)
+                     else datetime.combine(start, time(12), tzinfo=self.tz))
+            return (begin.astimezone(UTC) + timedelta(hours=a["hours"])).astimezone(
+                self.tz).isoformat()
+        day = start.astimezone(self.tz).date() if isinstance(start, datetime) else start
+        if "working_days" in a:
+            for _ in range(a["working_days"]):
+                day += timedelta(days=1)
+                while not self.working(day):
+                    day += timedelta(days=1)
+            return day.isoformat()
+        end = day + relativedelta(months=a.get("months", 0) + 12 * a.get("years", 0))
+        end += timedelta(days=a.get("days", 0) + 7 * a.get("weeks", 0))
+        return self.roll(end).isoformat()
+
+    def extended(self, old: DeadlineRecord, fields: dict[str, Any]) -> str:
+        if fields.get("until"):
+            return self.roll(date.fromisoformat(fields["until"])).isoformat()
+        if "hours" in _amounts(fields["period"]):
+            return self.due(old.expires_at if "T" not in old.due
+                            else datetime.fromisoformat(old.due), fields["period"])
+        return self.due(date.fromisoformat(old.due[:10]), fields["period"])
+
+
+def _appeal_period(proc: Procedure, country: str) -> str:
+    """The appeal period, with the extension for a controller abroad (CJA R421-7)."""
+    amounts = _amounts(proc.periods.appeal)
+    if country != proc.country and proc.periods.appeal_abroad_extension:
+        for unit, n in _amounts(proc.periods.appeal_abroad_extension).items():
+            amounts[unit] = amounts.get(unit, 0) + n
+    return " ".join(f"{n} {unit}" for unit, n in amounts.items())
+
+
+def expect_accepted(before: CaseState, after: CaseState, raw: dict[str, Any], proc: Procedure,
+                    country: str, register: list[Any]) -> None:
+    """What an accepted event must have done, by the independent model."""
+    kind, ref = raw["type"], Reference(proc)
+    day = date.fromisoformat(raw["date"])
+    rows = [r for r in register if r.table == "events" and r.data["type"] == kind]
+    assert [(r.data["date"], r.data["seq"]) for r in rows] == [(raw["date"],
+                                                                before.event_count + 1)]
+    stage = STAGE_AFTER.get(kind)
+    if kind == "information_requested" and before.stage in ("new", "complaint"):
+        stage = "investigation"
+    if kind == "rapporteur_designated" or stage is None:
+        stage = stage or before.stage
+    assert after.stage == stage, (kind, before.stage, after.stage)
+    new = after.deadlines[len(before.deadlines):]
+    opened = {r.name: r for r in new}
+    if kind in OPENS:
+        name, default = OPENS[kind]
+        period = raw.get("period") or getattr(proc.periods, default)
+        assert opened[name].due == ref.due(day, period), (name, period, raw["date"])
+    elif kind == "decision_notified":
+        assert opened["appeal"].due == ref.due(day, _appeal_period(proc, country))
+        if before.injunction_period:
+            assert opened["injunction_compliance"].due == ref.due(day, before.injunction_period)
+    elif kind == "extension_granted":
+        old = next(r for r in reversed(before.deadlines)
+                   if r.name == raw["deadline"] and r.status == "pending")
+        assert after.deadlines[old.seq].status == "extended"
+        assert opened[raw["deadline"]].due == ref.extended(old, raw)
+    elif kind == "case_resumed":
+        for old in before.deadlines:
+            if old.status == "pending":
+                assert after.deadlines[old.seq].expires_at >= old.expires_at
+    if kind in ("compliance_accepted", "no_breach_found", "case_closed"):
+        assert after.status == "closed"
+        assert all(r.status != "pending" for r in after.deadlines)
+
+
+# Shrinking a failure can take minutes; mutation testing only needs to know that one fails.
+PHASES = ([Phase.explicit, Phase.reuse, Phase.generate] if os.environ.get("FUZZ_NO_SHRINK")
+          else list(Phase))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None, phases=PHASES,
           suppress_health_check=[HealthCheck.too_slow])
 @given(script=st.one_of(scripts(), near_procedure()),
        procedure=st.sampled_from(sorted(all_procedures())),
-       country=st.sampled_from(["FR", "US", "GB"]))
+       country=st.sampled_from(["FR", "US", "GB"]),
+       opening=st.lists(st.booleans(), min_size=14, max_size=14))
 def test_events_apply_or_are_rejected_without_a_trace(
-        script: list[dict[str, Any]], procedure: str, country: str) -> None:
+        script: list[dict[str, Any]], procedure: str, country: str,
+        opening: list[bool]) -> None:
+    """Each event is either recorded as the workflow records a live event (the clock first
+    runs to its date) or as an event that comes with the case's opening (the catch-up to
+    its date happens inside the same all-or-nothing step)."""
     proc = all_procedures()[procedure]
     m = Machine.open(CaseInput(case_id="F-1", procedure=procedure, controller=Controller(
         name="Acme", country=country, annual_turnover_eur=10**9)), proc,
         datetime(2024, 1, 1, tzinfo=UTC))
-    for raw in script:
+    for i, raw in enumerate(script):
         ev = EVENT_ADAPTER.validate_python(raw)
         now = datetime.fromisoformat(raw["date"]).replace(hour=12, tzinfo=UTC)
-        m.advance(now)
+        as_opening = opening[i % len(opening)]
+        if not as_opening:
+            m.advance(now)
         m.take_effects()
-        before = m.s.model_dump()
+        before = m.s.model_copy(deep=True)
         try:
-            m.apply(ev, now)
+            if as_opening:
+                m.apply_opening(ev, now)
+            else:
+                m.apply(ev, now)
         except EventRejected:
-            assert m.s.model_dump() == before
+            assert m.s.model_dump() == before.model_dump()
             assert not m.take_effects()
         else:
-            # Every deadline it holds was computed: a due date and an explanation.
+            fx = m.take_effects()
+            if not as_opening:
+                expect_accepted(before, m.s, raw, proc, country, fx.register)
+            else:  # the event itself was recorded, once, after any catch-up
+                assert [r.data["date"] for r in fx.register
+                        if r.table == "events" and r.data["type"] == raw["type"]] == [
+                    raw["date"]]
             assert all(d.due and d.explanation for d in m.s.deadlines)
         m.status(now)  # the status query never fails either
