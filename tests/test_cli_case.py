@@ -1,6 +1,8 @@
 """`enforce case ...` against a real Temporal dev server with a worker (in a background
 thread): typer's CliRunner on the app, and the installed `enforce` script in a subprocess.
-Every date expected here is computed by the time-limit core."""
+Expected dates are computed by hand: fixed past dates where the case may be back-dated,
+recent days with known calendar facts (tests/dates.py) where its deadlines must still be
+ahead on the real clock."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from enforcement.case import ACCEPTS, ANYTIME
 from enforcement.cli import app
 from enforcement.procedures import get_procedure
 from enforcement.settings import get_settings
-from enforcement.timelimits import compute_deadline
+from tests.dates import months_later, recent_day, working_day
 from tests.test_api import Stack
 
 runner = CliRunner()
@@ -101,8 +103,8 @@ def test_open_from_options_prints_the_stage_and_first_deadline() -> None:
     assert f"opened case {cid}" in out
     assert "Clearview AI Inc. (US), procedure fr-cnil" in out
     assert "stage: complaint" in out
-    progress = compute_deadline(date(2020, 5, 25), "3 months", FR.cal, FR.rules)
-    assert f"complainant_progress 3 months 2020-05-25 {progress.due.isoformat()}" in out
+    # Complaint Mon 25 May 2020 + 3 months = Tue 25 Aug 2020, a working day.
+    assert "complainant_progress 3 months 2020-05-25 2020-08-25" in out
 
 
 def test_open_from_a_yaml_file(tmp_path: Path) -> None:
@@ -171,9 +173,9 @@ def test_event_with_options_moves_the_case() -> None:
     out = flat(result.stdout)
     assert f"formal_notice_issued applied to {cid}" in out
     status = show_json(cid)
-    notice = compute_deadline(date(2021, 11, 26), "2 months", FR.cal, FR.rules)
+    # Received Fri 26 Nov 2021 + 2 months = Wed 26 Jan 2022, a working day.
     [dl] = [d for d in status["deadlines"] if d["name"] == "formal_notice_compliance"]
-    assert dl["due"] == notice.due.isoformat() == "2022-01-26"
+    assert dl["due"] == "2022-01-26"
     [entry] = [t for t in status["timeline"] if t["name"] == "formal_notice_issued"
                and t["kind"] == "event"]
     assert "stop collecting" in entry["detail"] and "delete data" in entry["detail"]
@@ -223,23 +225,33 @@ def test_show_prints_stage_deadlines_explanations_and_timeline() -> None:
             "--period", "1 month")
     out = flat(enforce("case", "show", cid).stdout)
     assert "stage: investigation" in out
-    info = compute_deadline(date(2022, 7, 14), "1 month", FR.cal, FR.rules)
-    assert info.due.isoformat() == "2022-08-16"
-    assert f"information_response due {info.due.isoformat()}" in out
-    for sentence in info.explanation:
-        assert flat(sentence) in out
+    # Thu 14 Jul 2022 + 1 month = Sun 14 Aug; Mon 15 Aug is Assumption Day -> Tue 16 Aug.
+    assert "information_response due 2022-08-16" in out
+    for sentence in (
+            "Period of 1 month from 2022-07-14 under the French Code of civil procedure, FR "
+            "calendar; the day of the event is not counted (CPC art. 641).",
+            "1 month after 2022-07-14 is 2022-08-14, the day with the same number "
+            "(CPC art. 641).",
+            "2022-08-14 is a Sunday; 2022-08-15 is a public holiday (Assumption Day): the "
+            "period ends on the next working day, Tuesday 2022-08-16 (CPC art. 642).",
+            "It expires at 24:00 on 2022-08-16, Europe/Paris time "
+            "(2022-08-17T00:00:00+02:00)."):
+        assert sentence in out
     assert "Timeline" in out and "information_requested" in out
     one_error_line(enforce("case", "show", "NO-SUCH-CASE", code=2), "no case")
 
 
 def test_list_filters_by_stage_procedure_and_due_before() -> None:
+    # A recent complaint (its deadline is ahead on the real clock) whose same-numbered day
+    # 3 months on is a working day: the complainant's progress is due that day, no roll.
+    day = recent_day(lambda d: working_day(months_later(d, 3), "FR"))
+    due = months_later(day, 3)
     a, b = new_id("LA"), new_id("LB")
-    open_clearview(a)
-    open_clearview(b)
-    enforce("case", "event", b, "investigation_opened", "--date", TODAY.isoformat(),
+    open_clearview(a, day)
+    open_clearview(b, day)
+    enforce("case", "event", b, "investigation_opened", "--date", day.isoformat(),
             "--kind", "online")
-    due = compute_deadline(TODAY, "3 months", FR.cal, FR.rules).due
-    assert isinstance(due, date)
+    assert show_json(a)["deadlines"][0]["due"] == due.isoformat()
 
     def ids(*args: str) -> list[str]:
         rows = json.loads(enforce("case", "list", "--json", *args).stdout)
@@ -264,9 +276,11 @@ def test_list_filters_by_stage_procedure_and_due_before() -> None:
 
 
 def test_ics_writes_one_event_per_deadline(tmp_path: Path) -> None:
+    # A recent notice whose same-numbered day 2 months on is a working day: due that day.
+    day = recent_day(lambda d: working_day(months_later(d, 2), "FR"))
     cid = new_id()
-    open_clearview(cid)
-    enforce("case", "event", cid, "formal_notice_issued", "--date", TODAY.isoformat(),
+    open_clearview(cid, day)
+    enforce("case", "event", cid, "formal_notice_issued", "--date", day.isoformat(),
             "--period", "2 months")
     target = tmp_path / "case.ics"
     enforce("case", "ics", cid, "--output", str(target))
@@ -274,9 +288,8 @@ def test_ics_writes_one_event_per_deadline(tmp_path: Path) -> None:
     events = {str(e["UID"]): e for e in cal.walk("VEVENT")}
     assert set(events) == {f"complainant_progress-1.{cid}@enforcement-engine",
                            f"formal_notice_compliance-1.{cid}@enforcement-engine"}
-    notice = compute_deadline(TODAY, "2 months", FR.cal, FR.rules)
     ev = events[f"formal_notice_compliance-1.{cid}@enforcement-engine"]
-    assert ev.decoded("DTSTART") == notice.due
+    assert ev.decoded("DTSTART") == months_later(day, 2)
     assert len(list(ev.walk("VALARM"))) == len(FR.reminders.offsets_days)
     stdout = enforce("case", "ics", cid).stdout
     assert stdout.startswith("BEGIN:VCALENDAR") and f"UID:formal_notice_compliance-1.{cid}" \

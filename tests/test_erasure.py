@@ -277,11 +277,17 @@ def test_erasure_removes_the_personal_data_and_keeps_every_figure(two_cases: Reg
     for table in ("deadlines", "deadline_changes", "decisions", "register_keys"):
         assert after[table] == before[table], table
     due = {d["name"]: d["due"] for d in after["deadlines"]}
-    assert due["formal_notice_compliance"] == "2022-02-04"  # + 9 days of suspension
-    assert due["appeal"] == "2023-02-20"  # 2 months + 2 months for a controller abroad
+    # Notice received Fri 26 Nov 2021 + 2 months = Wed 26 Jan 2022; suspended from 1 to
+    # 10 Dec 2021, 9 days: Fri 4 Feb 2022.
+    assert due["formal_notice_compliance"] == "2022-02-04"
+    # Decision notified Thu 20 Oct 2022 + 2 months + 2 months for a controller abroad =
+    # Mon 20 Feb 2023; its injunction: 20 Oct 2022 + 2 months = Tue 20 Dec 2022.
+    assert due["appeal"] == "2023-02-20"
     assert due["injunction_compliance"] == "2022-12-20"
+    # Penalty from 21 Dec 2022 to the cut-off of 9 Feb 2023 inclusive: 11 + 31 + 9 = 51 days
+    # x EUR 100,000.
     liquidation = next(d for d in after["decisions"] if d["kind"] == "liquidation")
-    assert liquidation["amount_eur"] == 5_100_000  # 51 days from 21 Dec 2022 to 9 Feb 2023
+    assert liquidation["amount_eur"] == 5_100_000
 
     assert without(after["notifications"], "subject", "detail", "data") == without(
         before["notifications"], "subject", "detail", "data")

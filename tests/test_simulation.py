@@ -1,6 +1,7 @@
 """`enforce simulate`, run as a user runs it: the installed `enforce` script in a subprocess
 (each run starts its own time-skipping server and worker), and typer's CliRunner for files
-refused before anything starts. Expected dates come from the time-limit core."""
+refused before anything starts. Expected dates and amounts are computed by hand; each
+comment gives the arithmetic."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import csv
 import json
 import subprocess
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from enforcement.cli import app
-from enforcement.procedures import get_procedure
-from enforcement.timelimits import compute_deadline, extend_deadline, penalty_accrual
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 ENFORCE = Path(sys.executable).parent / "enforce"
-FR = get_procedure("fr-cnil")
-D = date.fromisoformat
 runner = CliRunner()
 
 
@@ -59,15 +55,17 @@ def test_clearview_dates_and_amounts(clearview: tuple[dict[str, Any], Path]) -> 
     doc, _ = clearview
     run = runs_by_variant(doc)["scenario"]
     assert run["case_id"] == "MED-2021-134" and run["procedure"] == "fr-cnil"
-    notice = compute_deadline(D("2021-11-26"), "2 months", FR.cal, FR.rules)
-    assert due(run, "formal_notice_compliance") == [notice.due.isoformat()] == ["2022-01-26"]
+    # Formal notice received Fri 26 Nov 2021 + 2 months = Wed 26 Jan 2022, a working day.
+    assert due(run, "formal_notice_compliance") == ["2022-01-26"]
     referral = [t for t in run["timeline"]
                 if t["name"] == "referred_to_sanction" and t["kind"] == "outcome"]
     assert [t["date"] for t in referral] == ["2022-01-26"]
-    injunction = compute_deadline(D("2022-10-17"), "2 months", FR.cal, FR.rules)
-    assert due(run, "injunction_compliance") == [injunction.due.isoformat()] == ["2022-12-19"]
-    assert due(run, "appeal") == ["2023-02-17"]  # 2 + 2 months: established in the US
-    # Penalty up to the liquidation cut-off of 9 Feb 2023: 52 days (SAN-2023-005).
+    # Decision notified Mon 17 Oct 2022 + 2 months = Sat 17 Dec -> Mon 19 Dec 2022.
+    assert due(run, "injunction_compliance") == ["2022-12-19"]
+    # Established in the US: 2 + 2 months, 17 Oct 2022 + 4 months = Fri 17 Feb 2023.
+    assert due(run, "appeal") == ["2023-02-17"]
+    # Penalty from Tue 20 Dec 2022 to the liquidation cut-off of 9 Feb 2023 inclusive:
+    # 12 (20-31 Dec) + 31 (Jan) + 9 (Feb) = 52 days x EUR 100,000 (SAN-2023-005).
     assert run["sanction"] == {"fine_eur": 20_000_000, "penalty_per_day_eur": 100_000,
                                "penalty_days": 52, "penalty_eur": 5_200_000,
                                "liquidated_eur": 5_200_000}
@@ -84,18 +82,17 @@ def test_what_if_moves_dates_and_each_variant_keeps_its_own_horizon(
         clearview: tuple[dict[str, Any], Path]) -> None:
     doc, _ = clearview
     runs = runs_by_variant(doc)
-    notice = compute_deadline(D("2021-11-26"), "2 months", FR.cal, FR.rules)
-    extended = extend_deadline(notice, FR.cal, period="1 month")
     ext = runs["one-month extension"]
-    assert due(ext, "formal_notice_compliance") == ["2022-01-26",
-                                                   extended.due.isoformat()]
-    assert extended.due.isoformat() == "2022-02-28"  # Sat 26 Feb rolls to Monday
+    # Extended by 1 month from the due date Wed 26 Jan 2022 = Sat 26 Feb -> Mon 28 Feb,
+    # 33 days later (5 days left of January + 28).
+    assert due(ext, "formal_notice_compliance") == ["2022-01-26", "2022-02-28"]
     moved = next(v for v in doc["summary"]["variants"] if v["variant"] == ext["variant"])
     assert {"what": "formal_notice_compliance due", "scenario": "2022-01-26",
             "variant": "2022-02-28", "days": 33} in moved["moved"]
     assert {"what": "referred_to_sanction", "scenario": "2022-01-26",
             "variant": "2022-02-28", "days": 33} in moved["moved"]
-    # Compliance 30 days after the deadline: 30 days of penalty, nothing liquidated.
+    # Compliance established 18 Jan 2023: 20-31 Dec (12) + 1-18 Jan (18) = 30 days after
+    # the deadline of Mon 19 Dec 2022, EUR 3,000,000 accrued, nothing liquidated.
     late = runs["complies 30 days late"]["sanction"]
     assert (late["penalty_days"], late["penalty_eur"], late["liquidated_eur"]) == (
         30, 3_000_000, None)
@@ -103,9 +100,9 @@ def test_what_if_moves_dates_and_each_variant_keeps_its_own_horizon(
     # the longer one of the scenario simulated in the same stretch of virtual time.
     never = runs["never complies, no liquidation yet"]
     assert never["horizon"] == "2023-03-31"
-    accrual = penalty_accrual(D("2022-12-19"), 100_000, D("2023-03-31"))
-    assert never["sanction"]["penalty_days"] == accrual.days == 102
-    assert never["sanction"]["penalty_eur"] == accrual.amount_eur == 10_200_000
+    # 20 Dec 2022 to 31 Mar 2023 inclusive: 12 + 31 + 28 + 31 = 102 days x EUR 100,000.
+    assert never["sanction"]["penalty_days"] == 102
+    assert never["sanction"]["penalty_eur"] == 10_200_000
     assert not [t for t in never["timeline"] if t["date"][:10] > "2023-03-31"]
 
 
@@ -136,13 +133,15 @@ def test_terminal_output_shows_rejected_scripted_events() -> None:
     done = simulate(SCENARIOS / "ontime.yaml")
     assert done.returncode == 0, done.stderr
     text = " ".join(done.stdout.split())
+    # Notice received Mon 3 Jun 2024 + 2 months = Sat 3 Aug -> Mon 5 Aug 2024.
     assert "Why each date" in text and "formal_notice_compliance due 2024-08-05" in text
     assert "What if" in text and "comply on day 70" in text
     # Day 70 falls after the notice's 2 months: the case was referred and the scripted
     # acceptance refused; the user sees it, with the stage and the reason.
     assert "Rejected events" in text
     assert "compliance_accepted does not fit the case at stage 'referred'" in text
-    # With a one-month extension, the same date is in time.
+    # With a one-month extension (from Mon 5 Aug: Thu 5 Sep 2024, 31 days later), the same
+    # date is in time.
     assert "2024-09-05 (+31 d)" in text
 
 
@@ -153,8 +152,9 @@ def test_rejections_in_json() -> None:
     late = runs["comply on day 70"]
     assert (late["status"], late["stage"]) == ("open", "referred")
     [rej] = late["rejected_events"]
-    notice_day = D("2024-06-03")
-    assert rej["date"] == (notice_day + timedelta(days=70)).isoformat()
+    # Day 70 after the notice of Mon 3 Jun 2024: 27 (rest of June) + 31 (July) + 12 =
+    # Mon 12 Aug 2024, a week after the notice's last day (Mon 5 Aug).
+    assert rej["date"] == "2024-08-12"
     assert (rej["type"], rej["stage"]) == ("compliance_accepted", "referred")
     assert runs["extension, then comply on day 70"]["outcome"] == "complied"
 
@@ -162,12 +162,11 @@ def test_rejections_in_json() -> None:
 def test_single_run_json_is_one_object() -> None:
     run = simulate_json(SCENARIOS / "uk-ico.yaml")
     assert run["case_id"] == "ICO-CLEARVIEW" and run["procedure"] == "uk-ico"
-    ico = get_procedure("uk-ico")
-    # Notice of intent 29 Nov 2021: 21 days for representations; appeal within 28 days.
-    reps = compute_deadline(D("2021-11-29"), "21 days", ico.cal, ico.rules)
-    assert due(run, "report_observations") == [reps.due.isoformat()]
-    appeal = compute_deadline(D("2022-05-18"), "28 days", ico.cal, ico.rules)
-    assert due(run, "appeal") == [appeal.due.isoformat()]
+    # Notice of intent Mon 29 Nov 2021 + 21 days for representations = Mon 20 Dec 2021;
+    # penalty notice Wed 18 May 2022 + 28 days to appeal = Wed 15 Jun 2022. Both are
+    # working days in England (no roll).
+    assert due(run, "report_observations") == ["2021-12-20"]
+    assert due(run, "appeal") == ["2022-06-15"]
     assert run["sanction"]["fine_eur"] == 7_552_800
 
 
@@ -185,7 +184,8 @@ def test_batch_is_reproducible_with_a_seed(tmp_path: Path) -> None:
         assert 2 <= r["draws"]["compliance_accepted after evidence"] <= 10
     stats = batch["by_variant"]["scenario"]
     assert sum(stats["outcomes"].values()) == 4
-    # The notice's extended deadline does not depend on the draws.
+    # The notice's extended deadline does not depend on the draws: Mon 31 Jul 2023 + 1 month
+    # = Thu 31 Aug; extended by 1 month: 31 Sep does not exist -> Sat 30 Sep -> Mon 2 Oct.
     assert stats["dates"]["formal_notice_compliance due"]["p50"] == "2023-10-02"
     closed = sorted(r["timeline"][-1]["date"][:10] for r in drawn
                     if r["outcome"] == "complied")
