@@ -91,6 +91,9 @@ class Baseline:
         if p.hours:
             begin = c.trigger
             assert isinstance(begin, datetime)
+            if c.rules == "eu-1182-71":  # art. 3(1): the hour of the event is not counted
+                begin = begin.astimezone(UTC).replace(minute=0, second=0, microsecond=0) \
+                    + timedelta(hours=1)
             return (begin.astimezone(UTC) + timedelta(hours=p.hours)).astimezone(
                 self.tz[c.cal.key])
         start = c.trigger.date() if isinstance(c.trigger, datetime) else c.trigger
