@@ -42,8 +42,6 @@ from enforcement.procedures import Procedure, ProcedureError, all_procedures, ge
 from enforcement.settings import Settings, get_settings
 from enforcement.temporal import (
     ALL_STAGES,
-    EARLIEST_YEAR,
-    LATEST_YEAR,
     CaseError,
     CaseSummary,
     EventNotAccepted,
@@ -54,7 +52,7 @@ from enforcement.temporal import (
     get_case,
     list_cases,
 )
-from enforcement.timelimits import TimeLimitError, compute_deadline, parse_moment
+from enforcement.timelimits import TimeLimitError, compute_deadline, parse_moment, year_problem
 
 log = structlog.get_logger("api")
 
@@ -469,9 +467,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     ) -> DeadlineAnswer:
         """A legal deadline under a procedure's calendar and counting rules, explained."""
         trigger = _moment("query.start", start)
-        if not EARLIEST_YEAR <= trigger.year <= LATEST_YEAR:
-            raise InvalidInput("query.start", f"outside the years {EARLIEST_YEAR}-"
-                               f"{LATEST_YEAR} the engine accepts")
+        if problem := year_problem(trigger):
+            raise InvalidInput("query.start", problem)
         try:
             proc = get_procedure(procedure)
         except ProcedureError as exc:

@@ -21,7 +21,7 @@ from rich.table import Table
 from enforcement.calendars import Calendar, CalendarError, get_calendar
 from enforcement.periods import PeriodError
 from enforcement.procedures import ProcedureError, all_procedures, get_procedure
-from enforcement.timelimits import TimeLimitError, compute_deadline, parse_moment
+from enforcement.timelimits import TimeLimitError, compute_deadline, parse_moment, year_problem
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -42,10 +42,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})
 def deadline(
     start: Annotated[str, typer.Argument(help="trigger date (2022-07-14) or date-time")],
-    period: Annotated[str, typer.Argument(help="'2 months', '15 days', '72 hours', ...")],
+    period: Annotated[list[str], typer.Argument(
+        help="'2 months', '15 days', '72 hours', ... (quotes optional)")],
     procedure: Annotated[str | None, typer.Option(help="procedure parameter set")] = None,
     country: Annotated[str | None, typer.Option(help="ISO country code, e.g. FR")] = None,
     subdivision: Annotated[str | None, typer.Option(help="e.g. 57 (Moselle)")] = None,
@@ -65,7 +66,10 @@ def deadline(
                 fail("--subdivision goes with --country")
             proc = get_procedure(procedure or "fr-cnil")
             cal, rule_name = proc.cal, rules or proc.rules
-        dl = compute_deadline(parse_moment(start), period, cal, rule_name)
+        trigger = parse_moment(start)
+        if problem := year_problem(trigger):
+            fail(problem)
+        dl = compute_deadline(trigger, " ".join(period), cal, rule_name)
     except (PeriodError, CalendarError, ProcedureError, TimeLimitError) as exc:
         fail(str(exc))
     if as_json:
@@ -422,6 +426,8 @@ def case_list(
             due = parse_moment(due_before)
         except TimeLimitError as exc:
             fail(f"--due-before: {exc}")
+        if problem := year_problem(due):
+            fail(f"--due-before: {problem}")
 
     async def go(client: Client, _settings: Settings) -> list[CaseSummary]:
         return await list_cases(client, stage=stage, procedure=procedure, due_before=due,
@@ -644,8 +650,21 @@ def main() -> None:
     native threads can outlive the event loop and abort that teardown, after the command
     has done its work (temporalio/sdk-python#300). The output is flushed first."""
     try:
-        app()
-        code = 0
+        result = app(standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.TyperException as exc:  # a usage error: one line, as every other error
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            help_text = ctx.get_help()  # typer prints its help itself and returns ""
+            sys.stdout.write(help_text + "\n" if help_text else "")
+            code = 0
+        else:
+            text = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            sys.stderr.write(f"error: {_one_line(text)}{where}\n")
+            code = getattr(exc, "exit_code", 2)
+    except typer.Abort:
+        code = 130
     except SystemExit as exc:
         if isinstance(exc.code, str):
             sys.stderr.write(exc.code + "\n")

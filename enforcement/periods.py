@@ -105,6 +105,8 @@ def _parse(text: str) -> Period:
     s = text.strip()
     if not s:
         raise PeriodError(f"empty period; accepted: {ACCEPTED_FORMS}")
+    if s.startswith("-") or s.upper().startswith("P-"):
+        raise PeriodError(f"{raw!r}: periods are positive; accepted: {ACCEPTED_FORMS}")
     counts: dict[str, int] = {}
     iso = _ISO.fullmatch(s.upper())
     if s.upper().startswith("P") and iso is not None and any(iso.groups()):

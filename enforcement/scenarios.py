@@ -43,13 +43,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
 
 from enforcement.models import EVENT_ADAPTER, EVENT_TYPES, CaseInput, Event
 from enforcement.procedures import ProcedureError, get_procedure
+from enforcement.timelimits import year_problem
 
 PathKey = tuple[str | int, ...]
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "triangular", "normal")
@@ -472,15 +473,26 @@ def _case(doc: _Doc, value: Any, procedure: str | None) -> CaseInput | None:
         return None
 
 
+_M = TypeVar("_M", date, datetime)
+
+
+def _in_years(doc: _Doc, moment: _M, path: PathKey) -> _M | None:
+    """`moment`, or None with the problem noted when it is outside the accepted years."""
+    if problem := year_problem(moment):
+        doc.problem(path, problem)
+        return None
+    return moment
+
+
 def _date(doc: _Doc, value: Any, path: PathKey) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.date()
+        return _in_years(doc, value.date(), path)
     if isinstance(value, date):
-        return value
+        return _in_years(doc, value, path)
     try:
-        return date.fromisoformat(str(value))
+        return _in_years(doc, date.fromisoformat(str(value)), path)
     except ValueError:
         doc.problem(path, f"{value!r} is not a date; write it as 2022-07-14")
         return None
@@ -500,9 +512,9 @@ def _when(doc: _Doc, value: Any, path: PathKey) -> date | datetime | RelativeDat
             doc.problem(path, "a date-time must carry its offset (2022-07-15T18:00:00+02:00); "
                               "or give a bare date")
             return None
-        return value
+        return _in_years(doc, value, path)
     if isinstance(value, date):
-        return value
+        return _in_years(doc, value, path)
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)

@@ -40,7 +40,7 @@ from enforcement.codec import data_converter as engine_converter
 from enforcement.models import CaseInput, CaseStatus, Event, EventInput
 from enforcement.procedures import Procedure, ProcedureError, all_procedures, get_procedure
 from enforcement.settings import Settings, get_settings
-from enforcement.timelimits import end_of_day
+from enforcement.timelimits import end_of_day, year_problem
 from workflows.case import (
     COUNTRY,
     NEXT_DEADLINE,
@@ -198,7 +198,6 @@ async def send_event(client: Client, case_id: str, event: Event) -> CaseStatus:
 # --- operator interfaces (CLI and HTTP API) ------------------------------------------------
 # Both validate with the models above and come here for everything that touches Temporal.
 
-EARLIEST_YEAR, LATEST_YEAR = 1950, 2150
 CASE_TYPES = ("EnforcementCase", "SanctionProcedure")
 ALL_STAGES: tuple[str, ...] = (*PRE_SANCTION_STAGES, *SANCTION_STAGES, "closed")
 
@@ -251,10 +250,8 @@ def check_dates(value: BaseModel, where: str = "") -> None:
                     check_dates(item, f"{where}{name}[{i}].")
         elif isinstance(field_value, BaseModel):
             check_dates(field_value, f"{where}{name}.")
-        elif (isinstance(field_value, date)
-              and not EARLIEST_YEAR <= field_value.year <= LATEST_YEAR):
-            raise InvalidInput(f"{where}{name}", f"{field_value.isoformat()} is outside the "
-                               f"years {EARLIEST_YEAR}-{LATEST_YEAR} the engine accepts")
+        elif isinstance(field_value, date) and (problem := year_problem(field_value)):
+            raise InvalidInput(f"{where}{name}", problem)
 
 
 async def create_case(client: Client, case: CaseInput, task_queue: str,
@@ -324,9 +321,8 @@ def due_before_instants(due_before: date | datetime,
             raise InvalidInput("due_before", "a date-time must carry its offset "
                            "(2026-12-01T00:00+01:00); or give a bare date")
         return dict.fromkeys(procedures, due_before)
-    if not EARLIEST_YEAR <= due_before.year <= LATEST_YEAR:
-        raise InvalidInput("due_before", f"{due_before.isoformat()} is outside the years "
-                           f"{EARLIEST_YEAR}-{LATEST_YEAR} the engine accepts")
+    if problem := year_problem(due_before):
+        raise InvalidInput("due_before", problem)
     day_before = due_before - timedelta(days=1)
     return {name: end_of_day(day_before, get_procedure(name).cal) for name in procedures}
 

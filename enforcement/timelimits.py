@@ -379,6 +379,19 @@ def penalty_accrual(injunction_due: date, rate_per_day_eur: int, until: date,
 
 
 
+# The years the engine accepts for any date it is given: a period counted from year 9999
+# cannot be computed, and no case is that old or that far ahead.
+EARLIEST_YEAR, LATEST_YEAR = 1950, 2150
+
+
+def year_problem(moment: date | datetime) -> str | None:
+    """Why `moment` is outside the accepted years, or None; the same words everywhere."""
+    if EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        return None
+    return (f"{moment.isoformat()} is outside the years {EARLIEST_YEAR}-{LATEST_YEAR} the "
+            f"engine accepts")
+
+
 def parse_moment(text: str) -> date | datetime:
     """An ISO date ("2022-07-14") or date-time ("2022-07-15T18:00+02:00")."""
     s = text.strip()

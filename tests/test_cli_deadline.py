@@ -131,6 +131,11 @@ def test_procedure_option_uses_its_calendar_and_rules() -> None:
     (["2021-11-26", "2 months", "--subdivision", "57"], ["--subdivision goes with --country"]),
     (["2021-11-26", "2 months", "--country", "FR", "--rules", "fr-nope"],
      ["unknown rule set 'fr-nope'", "accepted:", "fr-cpc", "eu-1182-71"]),
+    (["9999-12-01", "2 months"], ["9999-12-01 is outside the years 1950-2150"]),
+    (["1949-12-31T10:00:00+01:00", "2 hours"],
+     ["1949-12-31T10:00:00+01:00 is outside the years 1950-2150"]),
+    (["2025-01-10", "-1 month"], ["'-1 month': periods are positive", "accepted:"]),
+    (["2025-01-10", "P-1M"], ["'P-1M': periods are positive"]),
 ])
 def test_bad_input_exits_2_with_one_error_line(args: list[str], must_say: list[str]) -> None:
     result = runner.invoke(app, ["deadline", *args])
@@ -162,6 +167,39 @@ def test_installed_script_bad_period() -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert_one_error_line(proc.stderr, "'2 monts' is not a period", "accepted:")
+
+
+def test_a_period_may_be_typed_without_quotes() -> None:
+    # Fri 10 Jan 2025 + 2 months = Mon 10 Mar 2025, a working day.
+    proc = run_enforce("deadline", "2025-01-10", "2", "months", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["due"] == "2025-03-10"
+
+
+@pytest.mark.parametrize(("args", "must_say"), [
+    (["deadline", "2025-01-10", "-1", "month"], ["'-1 month': periods are positive"]),
+    (["deadline", "2025-01-10", "--", "-2", "months"], ["'-2 months': periods are positive"]),
+    (["deadline", "2025-01-10"], ["Missing argument 'period'", "enforce deadline --help"]),
+    (["deadline", "2025-01-10", "1 month", "--procedur", "uk-ico"],
+     ["'1 month --procedur uk-ico' is not a period"]),
+    (["nosuch"], ["No such command 'nosuch'", "enforce --help"]),
+    (["case", "list", "--limit", "0"], ["--limit", "enforce case list --help"]),
+    (["case", "list", "--due-before", "2999-01-01"],
+     ["--due-before: 2999-01-01 is outside the years 1950-2150"]),
+])
+def test_usage_errors_are_one_line_too(args: list[str], must_say: list[str]) -> None:
+    """Option parsing and usage mistakes are told like every other error: one line, exit 2,
+    no framework box, nothing on standard output."""
+    proc = run_enforce(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert_one_error_line(proc.stderr, *must_say)
+
+
+def test_help_without_arguments_is_not_an_error() -> None:
+    proc = run_enforce()
+    assert proc.returncode == 0, proc.stderr
+    assert "deadline" in proc.stdout and "simulate" in proc.stdout
 
 
 # --- enforce procedures ----------------------------------------------------------------------

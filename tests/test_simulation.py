@@ -232,6 +232,16 @@ def test_bad_date(tmp_path: Path) -> None:
     assert f"bad.yaml:{line_of(text, 'horizon:')}: horizon: '30/06/2025' is not a date" in err
 
 
+def test_dates_outside_the_accepted_years(tmp_path: Path) -> None:
+    text = GOOD.replace("date: 2024-03-18", "date: 9024-03-18")
+    err = refused(tmp_path, text)
+    assert f"bad.yaml:{line_of(text, '9024-03-18')}: events[3].date: 9024-03-18 is outside " \
+           f"the years 1950-2150 the engine accepts" in err
+    text = GOOD.replace("horizon: 2025-06-30", "horizon: 1925-06-30")
+    err = refused(tmp_path, text)
+    assert f"bad.yaml:{line_of(text, 'horizon:')}: horizon: 1925-06-30 is outside" in err
+
+
 def test_missing_field(tmp_path: Path) -> None:
     text = GOOD.replace("    kind: online\n", "")
     err = refused(tmp_path, text)
