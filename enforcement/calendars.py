@@ -48,6 +48,12 @@ class CalendarError(ValueError):
     """An unknown country, subdivision or time zone; the message lists what exists."""
 
 
+# Codes users type for a subdivision that the holidays package names otherwise: the Bas-Rhin
+# (67) and Haut-Rhin (68) departments keep the local law of Alsace ("6AE"), as the Moselle
+# (57) does under its own code.
+SUBDIVISION_ALIASES: dict[tuple[str, str], str] = {("FR", "67"): "6AE", ("FR", "68"): "6AE"}
+
+
 class Calendar:
     """Which days are working days in one jurisdiction, and why the others are not."""
 
@@ -66,11 +72,14 @@ class Calendar:
             aliases: dict[str, str] = getattr(cls, "subdivisions_aliases", {}) or {}
             known = {s.upper(): s for s in cls.subdivisions}
             known.update({a.upper(): s for a, s in aliases.items()})
+            extra = {a: s for (c, a), s in SUBDIVISION_ALIASES.items() if c == cc}
+            known.update(extra)
             sub = known.get(subdivision.upper())
             if sub is None:
                 listed = ", ".join(cls.subdivisions) or "none"
+                also = "".join(f"; {a} for {s}" for a, s in extra.items())
                 raise CalendarError(
-                    f"unknown subdivision {subdivision!r} of {cc}; supported: {listed}")
+                    f"unknown subdivision {subdivision!r} of {cc}; supported: {listed}{also}")
         tzname = timezone or SUBDIVISION_TIMEZONES.get((cc, sub or "")) or COUNTRY_TIMEZONES[cc]
         try:
             self.tz = ZoneInfo(tzname)

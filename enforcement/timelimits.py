@@ -136,10 +136,27 @@ def local_date(moment: date | datetime, cal: Calendar) -> date:
 
 
 def as_instant(moment: date | datetime, cal: Calendar) -> datetime:
-    """An aware instant: a bare date is noon there, a naive date-time is local there."""
+    """An aware instant: a bare date is noon there, a naive date-time is local there (and
+    refused when the clocks skip it or show it twice: it must then carry its offset)."""
     if isinstance(moment, datetime):
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=cal.tz)
+        return moment if moment.tzinfo is not None else _local(moment, cal)
     return datetime.combine(moment, NOON, tzinfo=cal.tz)
+
+
+def _local(naive: datetime, cal: Calendar) -> datetime:
+    first, second = naive.replace(tzinfo=cal.tz), naive.replace(tzinfo=cal.tz, fold=1)
+    text = naive.isoformat(timespec="minutes")
+    shown = first.astimezone(UTC).astimezone(cal.tz)
+    if shown.replace(tzinfo=None) != naive:
+        raise TimeLimitError(
+            f"{text} does not exist in {cal.timezone}: the clocks go forward that night; "
+            f"write the time with its offset, e.g. {shown.isoformat(timespec='minutes')}")
+    if first.utcoffset() == second.utcoffset():
+        return first
+    raise TimeLimitError(
+        f"{text} happens twice in {cal.timezone}: the clocks go back that night; write the "
+        f"time with its offset: {first.isoformat(timespec='minutes')} (the first) or "
+        f"{second.isoformat(timespec='minutes')} (the second)")
 
 
 def _roll(d: date, cal: Calendar, rules: RuleSet, out: list[str]) -> date:
@@ -239,6 +256,12 @@ def _span_days(start: date, p: Period, cal: Calendar, rules: RuleSet,
     return _span(start, _plan(p), rules, out)
 
 
+def _offset(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta()).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def compute_deadline(trigger: date | datetime, period: str | Period, cal: Calendar,
                      rules: str | RuleSet = "fr-cpc") -> Deadline:
     """The deadline `period` after `trigger` in `cal`, with the explanation of each step."""
@@ -246,6 +269,10 @@ def compute_deadline(trigger: date | datetime, period: str | Period, cal: Calend
     p, text = plan[0], plan[1]
     rs = rules if isinstance(rules, RuleSet) else get_rules(rules)
     out: list[str] = []
+    if isinstance(trigger, datetime) and trigger.tzinfo is not None:
+        here = trigger.astimezone(cal.tz)
+        if here.utcoffset() != trigger.utcoffset():
+            out.append(f"{trigger.isoformat()} is {here.isoformat()} in {cal.timezone} time.")
     if p.hours:
         begin = as_instant(trigger, cal)
         if not isinstance(trigger, datetime):
@@ -262,6 +289,11 @@ def compute_deadline(trigger: date | datetime, period: str | Period, cal: Calend
         out.append(f"{text} from {begin.isoformat()} runs to {end.isoformat()} "
                    f"({cal.timezone} time); a period in hours is counted by the clock and is "
                    f"never extended for Saturdays, Sundays or public holidays.")
+        before, after = begin.astimezone(cal.tz).utcoffset(), end.utcoffset()
+        if before != after:
+            out.append(f"The clocks changed during the period (UTC offset {_offset(before)} "
+                       f"before, {_offset(after)} after): the hours are counted as they "
+                       f"elapse.")
         return Deadline(begin, text, end, end, end, tuple(out), rs.name, cal.key)
 
     start: date = local_date(trigger, cal)
