@@ -21,7 +21,17 @@ flight at a time:
 
 No worker polls during the measurement (`--worker` starts one in its own process): intake
 is what is measured, not the processing of the cases. Rounds alternate raw and api; the
-figure is the median of each side's rounds and their ratio.
+figure is the median of each side's rounds and their ratio (printed next to its goal, never
+asserted).
+
+Then the check, untimed: every case opened (warm-up included, both sides) is on the server,
+running, as started: an `EnforcementCase` on the benchmark's task queue whose input is the
+case sent (its id, procedure fr-cnil, controller, the complaint of 2020-05-25), and every
+API answer named its case and run. All but the first few of each side are then terminated
+and a worker (this process) runs those few: each must be at the `complaint` stage of fr-cnil
+with the complainant-progress deadline (3 months, GDPR art. 78(2)) due 2020-08-25, computed
+here.
+The exit status is that check's: 1 when anything differs, whatever the speed.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import argparse
 import asyncio
 import importlib.metadata
 import json
+import logging
 import os
 import platform
 import secrets
@@ -40,16 +51,23 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import holidays
+import structlog
+from dateutil.relativedelta import relativedelta
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from enforcement.models import CaseInput
+from enforcement.codec import PLAIN_CONVERTER
+from enforcement.models import CaseInput, CaseStatus
 from enforcement.procedures import get_procedure
 from enforcement.temporal import SEARCH_KEYS, binary
 from workflows.case import CaseStart, EnforcementCase
@@ -61,11 +79,17 @@ REJECT_DUPLICATE = WorkflowIDReusePolicy.REJECT_DUPLICATE
 FAIL = WorkflowIDConflictPolicy.FAIL
 
 
+COMPLAINT = date(2020, 5, 25)
+CONTROLLER = "Clearview AI Inc."
+# Cases of each side (the first ones opened) that a worker runs for the stage check.
+SAMPLE = 3
+
+
 def clearview(case_id: str) -> dict[str, Any]:
     return {"case_id": case_id, "procedure": "fr-cnil",
-            "controller": {"name": "Clearview AI Inc.", "country": "US"},
+            "controller": {"name": CONTROLLER, "country": "US"},
             "complainant_ref": "C-2020-001", "subject": "facial recognition scraping",
-            "events": [{"type": "complaint_received", "date": "2020-05-25",
+            "events": [{"type": "complaint_received", "date": COMPLAINT.isoformat(),
                         "subject": "facial recognition scraping",
                         "complainant_ref": "C-2020-001"}]}
 
@@ -84,6 +108,10 @@ async def drive(n: int, concurrency: int, call: Callable[[int], Awaitable[None]]
     start = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(concurrency)))
     return n / (time.perf_counter() - start)
+
+
+def case_ids(n: int, tag: str) -> list[str]:
+    return [f"{tag}-{i}" for i in range(n)]
 
 
 async def raw_round(client: Client, task_queue: str, n: int, concurrency: int,
@@ -129,8 +157,11 @@ class Connection:
             self.writer.close()
 
 
-async def api_round(port: int, token: str, n: int, concurrency: int, tag: str) -> float:
-    bodies = [json.dumps(clearview(f"{tag}-{i}")).encode() for i in range(n)]
+async def api_round(port: int, token: str, n: int, concurrency: int, tag: str,
+                    answers: dict[str, bytes]) -> float:
+    """One round through the API; each case's answer is kept in `answers` (checked later)."""
+    ids = case_ids(n, tag)
+    bodies = [json.dumps(clearview(case_id)).encode() for case_id in ids]
     free = [Connection("127.0.0.1", port, token) for _ in range(concurrency)]
 
     async def call(i: int) -> None:
@@ -141,12 +172,142 @@ async def api_round(port: int, token: str, n: int, concurrency: int, tag: str) -
             free.append(conn)
         if status != 201:
             raise RuntimeError(f"POST /cases answered {status}: {text[:300]!r}")
+        answers[ids[i]] = text
 
     try:
         return await drive(n, concurrency, call)
     finally:
         for conn in free:
             conn.close()
+
+
+# --- the check ---------------------------------------------------------------------------
+
+def progress_due() -> str:
+    """The complainant-progress deadline of the complaint, computed here: 3 months (GDPR art.
+    78(2)), rolled past a Saturday, Sunday or French public holiday (CPC art. 642)."""
+    d = COMPLAINT + relativedelta(months=3)
+    fr = holidays.country_holidays("FR")
+    while d.weekday() >= 5 or d in fr:
+        d += timedelta(days=1)
+    return d.isoformat()
+
+
+async def gather_limited(items: Sequence[str], fn: Callable[[str], Awaitable[str | None]],
+                         limit: int = 32) -> list[str]:
+    """fn over items, `limit` at a time; the problems it reported (None: fine)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(item: str) -> str | None:
+        async with gate:
+            return await fn(item)
+
+    return [r for r in await asyncio.gather(*(one(i) for i in items)) if r is not None]
+
+
+async def check_started(client: Client, task_queue: str, case_id: str) -> str | None:
+    """The case is on the server with the input the benchmark sent (whether it is still
+    running, `settle` tells)."""
+    handle = client.get_workflow_handle(case_id)
+    try:
+        async for ev in handle.fetch_history_events():
+            if ev.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                return f"{case_id}: the history does not begin with its start"
+            attrs = ev.workflow_execution_started_event_attributes
+            (start,) = await client.data_converter.decode(attrs.input.payloads, [CaseStart])
+            break
+        else:
+            return f"{case_id}: no history"
+    except Exception as exc:  # a missing case is what the check reports
+        return f"{case_id}: {type(exc).__name__}: {exc}"
+    got = (attrs.workflow_type.name, attrs.task_queue.name, start.case.case_id,
+           start.case.procedure, start.procedure.name, start.case.controller.name,
+           [(e.type, e.date) for e in start.case.events])
+    want = ("EnforcementCase", task_queue, case_id, "fr-cnil", "fr-cnil", CONTROLLER,
+            [("complaint_received", COMPLAINT)])
+    if got != want:
+        return f"{case_id}: started as {got}, expected {want}"
+    return None
+
+
+def check_answers(answers: dict[str, bytes], ids: list[str]) -> list[str]:
+    """Every API case answered 201 with its case id and a run id."""
+    wrong = []
+    for case_id in ids:
+        text = answers.get(case_id)
+        body = json.loads(text) if text else {}
+        if body.get("case_id") != case_id or not body.get("run_id") \
+                or body.get("url") != f"/cases/{case_id}":
+            wrong.append(f"{case_id}: the API answered {text!r}")
+    return wrong
+
+
+async def first_task_done(client: Client, case_id: str) -> None:
+    """Until the case's first workflow task is completed (a query before that waits for it
+    behind the workflow task timeout)."""
+    done = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    while not [ev async for ev in client.get_workflow_handle(case_id).fetch_history_events()
+               if ev.event_type == done]:
+        await asyncio.sleep(0.1)
+
+
+async def check_running(client: Client, task_queue: str, folder: Path,
+                        sample: list[str]) -> list[str]:
+    """A worker (this process) runs the sampled cases: each must be at the complaint stage
+    with its complainant-progress deadline due when computed here."""
+    from enforcement.settings import Settings
+    from worker import build_worker
+
+    # the worker's activities log each register write: only their errors here
+    logging.getLogger().setLevel(logging.ERROR)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    settings = Settings(task_queue=task_queue,
+                        database_url=f"sqlite:///{folder / 'check-register.db'}",
+                        activity_threads=4)
+    due = progress_due()
+    wrong = []
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with build_worker(client, settings, executor):
+            for case_id in sample:
+                handle = client.get_workflow_handle(case_id)
+                try:
+                    await asyncio.wait_for(first_task_done(client, case_id), 120)
+                    st = await handle.query("status", result_type=CaseStatus)
+                except Exception as exc:  # a case that cannot answer is what it reports
+                    wrong.append(f"{case_id}: no status: {type(exc).__name__}: {exc}")
+                    continue
+                dues = {d.name: d.due for d in st.deadlines}
+                got = (st.case_id, st.procedure, st.stage, st.controller.name,
+                       dues.get("complainant_progress"))
+                want = (case_id, "fr-cnil", "complaint", CONTROLLER, due)
+                if got != want:
+                    wrong.append(f"{case_id}: status {got}, expected {want}")
+    return wrong
+
+
+async def check(address: str, task_queue: str, folder: Path, opened: dict[str, list[str]],
+                answers: dict[str, bytes]) -> tuple[int, list[str]]:
+    """The number of cases checked and what was wrong with them."""
+    client = await Client.connect(address, data_converter=PLAIN_CONVERTER)
+    every = [case_id for ids in opened.values() for case_id in ids]
+    wrong = check_answers(answers, opened["api"])
+    wrong += await gather_limited(every, lambda c: check_started(client, task_queue, c))
+    # The first ones of each side: the worker meets them first in the task queue, behind
+    # only the tasks of terminated cases.
+    sample = [case_id for ids in opened.values() for case_id in ids[:SAMPLE]]
+    wrong += await gather_limited([c for c in every if c not in sample],
+                                  lambda c: settle(client, c))
+    wrong += await check_running(client, task_queue, folder, sample)
+    return len(every), wrong
+
+
+async def settle(client: Client, case_id: str) -> str | None:
+    """Terminate a case that is not in the sample, refused unless it is running."""
+    try:
+        await client.get_workflow_handle(case_id).terminate("intake benchmark: checked")
+    except Exception as exc:  # a case that is not running is what the check reports
+        return f"{case_id}: not running: {type(exc).__name__}: {exc}"
+    return None
 
 
 def dev_server_pid(port: str) -> int:
@@ -241,29 +402,38 @@ async def main(args: argparse.Namespace) -> int:
                  "temporal": dev_server_pid(address.rsplit(":", 1)[1])}
         rates: dict[str, list[float]] = {"raw": [], "api": []}
         cpu: dict[str, dict[str, float]] = {"raw": {}, "api": {}}
+        opened: dict[str, list[str]] = {"raw": [], "api": []}
+        answers: dict[str, bytes] = {}
         try:
             warm = max(50, concurrency * 2)
             await raw_round(client, task_queue, warm, concurrency, "warm-raw")
-            await api_round(port, token, warm, concurrency, "warm-api")
+            opened["raw"] += case_ids(warm, "warm-raw")
+            await api_round(port, token, warm, concurrency, "warm-api", answers)
+            opened["api"] += case_ids(warm, "warm-api")
             for r in range(rounds):
                 for side in (("raw", "api") if r % 2 == 0 else ("api", "raw")):
                     tag = f"{side}-{r}-{uuid.uuid4().hex[:4]}"
                     before = {k: cpu_seconds(pid) for k, pid in procs.items() if pid}
                     rate = (await raw_round(client, task_queue, n, concurrency, tag)
                             if side == "raw" else
-                            await api_round(port, token, n, concurrency, tag))
+                            await api_round(port, token, n, concurrency, tag, answers))
+                    opened[side] += case_ids(n, tag)
                     for k, t0 in before.items():
                         used = cpu_seconds(procs[k]) - t0
                         cpu[side][k] = cpu[side].get(k, 0.0) + used * 1000 / n / rounds
                     rates[side].append(rate)
                     print(f"  round {r + 1} {side:>3}: {rate:7.1f} cases/s", flush=True)
+            api.send_signal(signal.SIGTERM)
+            api.wait(30)
+            checked, wrong = await check(address, task_queue, folder, opened, answers)
         except Exception:
             print(f"the API's log ends with:\n{(folder / 'api.log').read_text()[-3000:]}",
                   file=sys.stderr)
             raise
         finally:
-            api.send_signal(signal.SIGTERM)
-            api.wait(30)
+            if api.poll() is None:
+                api.send_signal(signal.SIGTERM)
+                api.wait(30)
             if worker is not None:
                 worker.send_signal(signal.SIGTERM)
                 worker.wait(30)
@@ -284,7 +454,16 @@ async def main(args: argparse.Namespace) -> int:
           f"{platform.python_version()}, temporalio {importlib.metadata.version('temporalio')}, "
           f"fastapi {importlib.metadata.version('fastapi')}, "
           f"uvicorn {importlib.metadata.version('uvicorn')}")
-    return 0 if ratio >= GOAL else 1
+    if wrong:
+        print(f"CHECK FAILED: {len(wrong)} problems among the {checked} cases opened, e.g.",
+              file=sys.stderr)
+        for line in wrong[:10]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"check: all {checked} cases opened are on the server with the input sent; "
+          f"the {2 * SAMPLE} run by a worker are at the complaint stage, complainant "
+          f"progress due {progress_due()}")
+    return 0
 
 
 def cli() -> None:

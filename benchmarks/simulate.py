@@ -1,6 +1,7 @@
 """Simulation throughput: full-lifecycle scenarios per second on the time-skipping server.
 
     .venv/bin/python benchmarks/simulate.py [--compare 40] [--scenarios 1000] [--processes 2]
+    .venv/bin/python benchmarks/simulate.py --quick    # ~30 s: --compare 4 --scenarios 28
 
 1. On one time-skipping server and one worker, in the same run, for each way `enforce
    simulate` runs (without `--register`: no register, no activity; with `--register`: one
@@ -17,6 +18,13 @@
 A Clearview-like scenario is scenarios/clearview.yaml as written, its whole timeline shifted
 by 0-27 days so the cases' instants do not all coincide. Figures are printed, never
 asserted.
+
+Every simulated scenario (warm-up included) is checked against figures computed here,
+independently of the engine (`relativedelta` and the `holidays` package): the case reached
+the liquidation, with the injunction and appeal due dates, the penalty days and amounts its
+shift gives (shift 0 is the public record: injunction due Monday 2022-12-19, 52 days of
+EUR 100,000 to the 9 Feb 2023 cut-off, EUR 5,200,000). The exit status is that check's:
+1 when any scenario differs, whatever the speed.
 """
 
 from __future__ import annotations
@@ -36,7 +44,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import holidays
 import structlog
+from dateutil.relativedelta import relativedelta
 from temporalio.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +59,7 @@ from enforcement.simulation import (  # noqa: E402
     RUNNER,
     STEP,
     SimCase,
+    SimOutcome,
     Simulator,
     run_cases,
     simulator,
@@ -82,6 +93,62 @@ def clearview_like(n: int, start: int = 0) -> list[SimCase]:
     return out
 
 
+# --- the check: what each Clearview-like scenario must end with, computed here -----------
+
+# scenarios/clearview.yaml, from the public record (SAN-2022-019, SAN-2023-005)
+NOTIFIED = date(2022, 10, 17)        # decision_notified: the injunction and appeal run from it
+INJUNCTION = relativedelta(months=2)  # injunction_period
+APPEAL = relativedelta(months=4)      # CJA R421-1, 2 months, + 2 for a controller abroad
+CUTOFF = date(2023, 2, 9)            # liquidation_opened's cutoff
+PER_DAY = 100_000
+FINE = 20_000_000
+_FR = holidays.country_holidays("FR")
+
+
+def _roll(d: date) -> date:
+    """CPC art. 642: a period ending on a Saturday, Sunday or public holiday runs to the next
+    working day (metropolitan France)."""
+    while d.weekday() >= 5 or d in _FR:
+        d += timedelta(days=1)
+    return d
+
+
+def expected(shift: int) -> dict[str, Any]:
+    """The figures a Clearview-like scenario shifted by `shift` days must show: the penalty
+    runs from the day after the injunction's due date to the cut-off, both included."""
+    notified = NOTIFIED + timedelta(days=shift)
+    due = _roll(notified + INJUNCTION)
+    days = (CUTOFF + timedelta(days=shift) - due).days
+    return {"stage": "liquidated", "injunction_compliance": due.isoformat(),
+            "appeal": _roll(notified + APPEAL).isoformat(), "fine_eur": FINE,
+            "penalty_per_day_eur": PER_DAY, "penalty_days": days, "penalty_eur": days * PER_DAY,
+            "liquidated_eur": days * PER_DAY, "rejected": 0}
+
+
+# The checker against the public record (README, "A check against the public record").
+assert expected(0)["injunction_compliance"] == "2022-12-19" and date(2022, 12, 19).weekday() == 0
+assert expected(0)["penalty_days"] == 52 and expected(0)["liquidated_eur"] == 5_200_000
+
+
+def check(cases: list[SimCase], outcomes: list[SimOutcome]) -> list[str]:
+    """What differs from `expected` in each outcome: one line per scenario that is wrong."""
+    wrong = []
+    for sim, o in zip(cases, outcomes, strict=True):
+        shift = int(sim.case.case_id.rsplit("-", 1)[1]) % 28
+        st = o.status
+        due = {d.name: d.due for d in st.deadlines}
+        got = {"stage": st.stage, "injunction_compliance": due.get("injunction_compliance"),
+               "appeal": due.get("appeal"), "fine_eur": st.sanction.fine_eur,
+               "penalty_per_day_eur": st.sanction.penalty_per_day_eur,
+               "penalty_days": st.sanction.penalty_days, "penalty_eur": st.sanction.penalty_eur,
+               "liquidated_eur": st.sanction.liquidated_eur, "rejected": len(o.rejected)}
+        want = expected(shift)
+        diff = [f"{k} {got[k]} (expected {v})" for k, v in want.items() if got[k] != v]
+        if diff:
+            wrong.append(f"{sim.case.case_id} (shift {shift}): {'; '.join(diff)}")
+    return wrong
+
+
 # The bare workflow lives in its own module: the sandbox re-imports a workflow's module
 # by name, which a script run as __main__ does not have.
 
@@ -97,15 +164,17 @@ async def _history_counts(sim: Simulator, workflow_ids: list[str]) -> Counter[st
     return counts
 
 
-async def _simulate(sim: Simulator, cases: list[SimCase]) -> tuple[float, Counter[str]]:
+async def _simulate(sim: Simulator, cases: list[SimCase]
+                    ) -> tuple[float, Counter[str], list[str]]:
+    """The seconds `cases` took, the history counts of the first one, and what was wrong."""
     prefix = f"bench-{uuid.uuid4().hex[:6]}-"
     t0 = time.perf_counter()
     outcomes = await run_cases(sim.env, sim.task_queue, cases, prefix=prefix,
                                effects=sim.effects)
     seconds = time.perf_counter() - t0
-    assert all(o.status.stage == "liquidated" for o in outcomes), "incomplete runs"
     first = f"{prefix}{'0-' if len(cases) > 1 else ''}{cases[0].case.case_id}"
-    return seconds, await _history_counts(sim, [first, f"{first}:sanction"])
+    counts = await _history_counts(sim, [first, f"{first}:sanction"])
+    return seconds, counts, check(cases, outcomes)
 
 
 async def _bare(sim: Simulator, n: int, timers: int, activities: int) -> float:
@@ -128,17 +197,18 @@ async def _bare(sim: Simulator, n: int, timers: int, activities: int) -> float:
         return time.perf_counter() - t0
 
 
-async def compare(n: int, register: bool) -> dict[str, Any]:
+async def compare(n: int, register: bool, warm_up: int = WARM_UP) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'register.db'}" if register else None
-        async with simulator(url, cases_hint=n + WARM_UP) as sim:
-            _, counts = await _simulate(sim, clearview_like(WARM_UP))
+        async with simulator(url, cases_hint=n + warm_up) as sim:
+            _, counts, wrong = await _simulate(sim, clearview_like(warm_up))
             timers = counts["timer_started_event_attributes"]
             activities = counts["activity_task_scheduled_event_attributes"]
-            await _bare(sim, WARM_UP, timers, activities)
-            sim_seconds, counts = await _simulate(sim, clearview_like(n))
+            await _bare(sim, warm_up, timers, activities)
+            sim_seconds, counts, wrong_n = await _simulate(sim, clearview_like(n))
             bare_seconds = await _bare(sim, n, timers, activities)
-    return {"scenarios": n, "timers": timers, "activities": activities,
+    return {"scenarios": n, "checked": warm_up + n, "wrong": wrong + wrong_n,
+            "timers": timers, "activities": activities,
             "signals": counts["workflow_execution_signaled_event_attributes"],
             "workflow_tasks": counts["workflow_task_completed_event_attributes"],
             "sim_seconds": sim_seconds, "sim_rate": n / sim_seconds,
@@ -156,20 +226,23 @@ async def part(n: int, start: int, bare_timers: int | None) -> dict[str, Any]:
     t0 = time.perf_counter()
     async with simulator(cases_hint=n) as sim:
         t1 = time.perf_counter()
+        wrong: list[str] = []
         if bare_timers is not None:
             await _bare(sim, n, bare_timers, 0)
             ok = n
         else:
             outcomes = await sim.run(cases)
             ok = sum(1 for o in outcomes if o.status.stage == "liquidated")
+            wrong = check(cases, outcomes)
         t2 = time.perf_counter()
-    return {"scenarios": n, "ok": ok, "startup_seconds": t1 - t0, "run_seconds": t2 - t1}
+    return {"scenarios": n, "ok": ok, "wrong": wrong, "startup_seconds": t1 - t0,
+            "run_seconds": t2 - t1}
 
 
-async def timers_per_scenario() -> int:
+async def timers_per_scenario() -> tuple[int, list[str]]:
     async with simulator(cases_hint=1) as sim:
-        _, counts = await _simulate(sim, clearview_like(1))
-    return counts["timer_started_event_attributes"]
+        _, counts, wrong = await _simulate(sim, clearview_like(1))
+    return counts["timer_started_event_attributes"], wrong
 
 
 def parallel(total: int, processes: int, bare_timers: int | None = None) -> dict[str, Any]:
@@ -193,13 +266,15 @@ def parallel(total: int, processes: int, bare_timers: int | None = None) -> dict
             "rate": total / wall, "parts": parts}
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--compare", type=int, default=40,
                     help="scenarios for the comparison with the bare workflow (0: skip)")
     ap.add_argument("--scenarios", type=int, default=1000,
                     help="scenarios for the parallel run (0: skip)")
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--quick", action="store_true",
+                    help="a short run: --compare 4 (1 warm-up) --scenarios 28 (every shift)")
     ap.add_argument("--part", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--bare-timers", type=int, help=argparse.SUPPRESS)
@@ -210,11 +285,20 @@ def main() -> None:
         print(json.dumps(asyncio.run(part(args.part, args.start, args.bare_timers))),
               flush=True)
         os._exit(0)  # no interpreter teardown: see enforcement.cli.main
+    warm_up = WARM_UP
+    if args.quick:
+        args.compare, args.scenarios, warm_up = 4, 28, 1
+    checked, wrong = 0, []
+    timers = None
     print(f"simulation benchmark, {datetime.now().isoformat(timespec='seconds')}, "
           f"Python {sys.version.split()[0]}")
     if args.compare:
         for register in (False, True):
-            c = asyncio.run(compare(args.compare, register))
+            c = asyncio.run(compare(args.compare, register, warm_up))
+            checked += c["checked"]
+            wrong += c["wrong"]
+            if not register:
+                timers = c["timers"]
             how = "with --register" if register else "without --register"
             print(f"{how}: per Clearview-like scenario {c['timers']} timers, "
                   f"{c['activities']} activities, {c['signals']} signals, "
@@ -226,19 +310,33 @@ def main() -> None:
     if args.scenarios:
         p = parallel(args.scenarios, args.processes)
         ok = sum(x["ok"] for x in p["parts"])
+        checked += args.scenarios
+        wrong += [w for x in p["parts"] for w in x["wrong"]]
         print(f"{p['scenarios']} scenarios on {p['processes']} processes (a server and a "
               f"worker each): {p['wall_seconds']:.1f} s wall, {p['rate']:.2f}/s "
               f"(goal: under 60 s); {ok} reached the liquidation")
         for i, x in enumerate(p["parts"]):
             print(f"  process {i}: {x['scenarios']} scenarios, startup "
                   f"{x['startup_seconds']:.1f} s, simulation {x['run_seconds']:.1f} s")
-        timers = asyncio.run(timers_per_scenario())
+        if timers is None:
+            timers, wrong_t = asyncio.run(timers_per_scenario())
+            checked += 1
+            wrong += wrong_t
         b = parallel(args.scenarios, args.processes, bare_timers=timers)
         print(f"the same split, bare workflows with {timers} timers and no activity: "
               f"{b['wall_seconds']:.1f} s wall, {b['rate']:.2f}/s; ratio "
               f"{p['rate'] / b['rate']:.2f}")
+    if wrong:
+        print(f"CHECK FAILED: {len(wrong)} of {checked} simulated scenarios differ from the "
+              f"figures computed independently, e.g.", file=sys.stderr)
+        for line in wrong[:10]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"check: all {checked} simulated scenarios reached the liquidation with the due "
+          f"dates and penalty figures computed independently for their shift")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
 
