@@ -1,5 +1,6 @@
-"""The case lifecycle on the real workflows (time-skipping server), with the register checked
-in SQLite and PostgreSQL. Every expected date is computed by the time-limit core itself."""
+"""The case lifecycle on the real workflows (time-skipping server; events sent one by one on
+the dev server), with the register checked in SQLite and PostgreSQL. Every expected date is
+computed by the time-limit core itself."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from enforcement.procedures import get_procedure
 from enforcement.simulation import SimCase, simulate
 from enforcement.temporal import CaseError, open_case, send_event
 from enforcement.timelimits import compute_deadline, extend_deadline
-from tests.fixtures_temporal import running_worker
+from tests.fixtures_temporal import days_ago, running_worker
 
 FR = get_procedure("fr-cnil")
 CAL = FR.cal
@@ -163,71 +164,74 @@ async def test_suspension_moves_running_deadlines(
     assert "suspended for 102 days" in " ".join(notice.explanation)
 
 
+# Events sent one by one as updates, on the dev server's real clock with recent dates: no
+# virtual time is needed, and every date means the same whenever the suite runs (the
+# time-skipping server's clock is wherever earlier tests left it).
+
 async def test_rejections_name_the_stage_and_change_nothing(
-        ts_env: WorkflowEnvironment, register: Register) -> None:
-    client = ts_env.client
+        dev_env: WorkflowEnvironment, register: Register) -> None:
+    client = dev_env.client
     cid = f"REJ-{uuid.uuid4().hex[:6]}"
     case = CaseInput(case_id=cid, procedure="fr-cnil",
                      controller=Controller(name="Acme", country="FR",
                                            annual_turnover_eur=1_000_000_000),
-                     events=[ev(type="complaint_received", date="2026-11-01",
+                     events=[ev(type="complaint_received", date=days_ago(20),
                                 subject="cookies", complainant_ref="C-9")])
     async with running_worker(client, register) as tq:
-        with ts_env.auto_time_skipping_disabled():
-            handle = await open_case(client, case, tq, search_attributes=False)
-            before = await handle.query("status", result_type=CaseStatus)
-            with pytest.raises(CaseError, match=r"stage 'complaint'; accepted now: .*"
-                                                r"formal_notice_issued"):
-                await send_event(client, cid, ev(type="hearing_held", date="2026-11-02"))
-            with pytest.raises(CaseError, match="under the minimum of 10 days"):
-                await send_event(client, cid, ev(type="formal_notice_issued",
-                                                     date="2026-11-02", period="5 days"))
-            with pytest.raises(CaseError, match="no pending deadline named 'appeal'"):
-                await send_event(client, cid, ev(type="extension_granted", date="2026-11-02",
-                                                     deadline="appeal", period="1 month"))
-            after = await handle.query("status", result_type=CaseStatus)
-            assert after == before
-            # Duplicate ids are applied once.
-            notice = ev(type="formal_notice_issued", date="2026-11-02", period="2 months",
-                        id="MED-1")
-            s1 = await send_event(client, cid, notice)
-            s2 = await send_event(client, cid, notice)
-            assert len(s1.deadlines) == len(s2.deadlines)
-            assert [d.name for d in s2.deadlines].count("formal_notice_compliance") == 1
-            await handle.terminate("test over")
+        handle = await open_case(client, case, tq, search_attributes=False)
+        before = await handle.query("status", result_type=CaseStatus)
+        with pytest.raises(CaseError, match=r"stage 'complaint'; accepted now: .*"
+                                            r"formal_notice_issued"):
+            await send_event(client, cid, ev(type="hearing_held", date=days_ago(19)))
+        with pytest.raises(CaseError, match="under the minimum of 10 days"):
+            await send_event(client, cid, ev(type="formal_notice_issued",
+                                             date=days_ago(19), period="5 days"))
+        with pytest.raises(CaseError, match="no pending deadline named 'appeal'"):
+            await send_event(client, cid, ev(type="extension_granted", date=days_ago(19),
+                                             deadline="appeal", period="1 month"))
+        after = await handle.query("status", result_type=CaseStatus)
+        assert after == before
+        # Duplicate ids are applied once.
+        notice = ev(type="formal_notice_issued", date=days_ago(19), period="2 months",
+                    id="MED-1")
+        s1 = await send_event(client, cid, notice)
+        s2 = await send_event(client, cid, notice)
+        assert len(s1.deadlines) == len(s2.deadlines)
+        assert [d.name for d in s2.deadlines].count("formal_notice_compliance") == 1
+        assert s2.stage == "formal_notice"
+        await handle.terminate("test over")
 
 
 async def test_caps_and_hearing_notice_rejected_at_the_sanction_stage(
-        ts_env: WorkflowEnvironment, register: Register) -> None:
-    client = ts_env.client
+        dev_env: WorkflowEnvironment, register: Register) -> None:
+    client = dev_env.client
     cid = f"CAPS-{uuid.uuid4().hex[:6]}"
     case = CaseInput(case_id=cid, procedure="fr-cnil",
                      controller=Controller(name="Big Co", country="FR",
                                            annual_turnover_eur=1_000_000_000),
-                     events=[ev(type="rapporteur_designated", date="2026-11-01"),
-                             ev(type="report_notified", date="2026-11-02")])
+                     events=[ev(type="rapporteur_designated", date=days_ago(20)),
+                             ev(type="report_notified", date=days_ago(19))])
     async with running_worker(client, register) as tq:
-        with ts_env.auto_time_skipping_disabled():
-            await open_case(client, case, tq, search_attributes=False)
-            with pytest.raises(CaseError, match="under the minimum notice of 15 days"):
-                await send_event(client, cid, ev(type="hearing_scheduled", date="2026-11-10",
-                                                      hearing_date="2026-11-20"))
-            await send_event(client, cid, ev(type="hearing_scheduled", date="2026-11-10",
-                                                  hearing_date="2026-11-25"))
-            await send_event(client, cid, ev(type="hearing_held", date="2026-11-25"))
-            # 4% of EUR 1bn = EUR 40M is the cap for this controller.
-            with pytest.raises(CaseError, match="above the cap of 40,000,000"):
-                await send_event(client, cid, ev(type="sanction_decided", date="2026-11-26",
-                                                      fine_eur=45_000_000))
-            with pytest.raises(CaseError, match="above the cap of 100,000 per day"):
-                await send_event(client, cid, ev(type="sanction_decided", date="2026-11-26",
-                                                      fine_eur=1, injunction_period="1 month",
-                                                      penalty_per_day_eur=200_000))
-            status = await send_event(client, cid, ev(type="sanction_decided",
-                                                           date="2026-11-26", fine_eur=30_000_000))
-            assert status.stage == "decided" and status.sanction.fine_eur == 30_000_000
-            assert status.workflow_id == f"{cid}:sanction"
-            await client.get_workflow_handle(cid).terminate("test over")
+        await open_case(client, case, tq, search_attributes=False)
+        with pytest.raises(CaseError, match="under the minimum notice of 15 days"):
+            await send_event(client, cid, ev(type="hearing_scheduled", date=days_ago(18),
+                                             hearing_date=days_ago(8)))
+        await send_event(client, cid, ev(type="hearing_scheduled", date=days_ago(18),
+                                         hearing_date=days_ago(3)))
+        await send_event(client, cid, ev(type="hearing_held", date=days_ago(3)))
+        # 4% of EUR 1bn = EUR 40M is the cap for this controller.
+        with pytest.raises(CaseError, match="above the cap of 40,000,000"):
+            await send_event(client, cid, ev(type="sanction_decided", date=days_ago(2),
+                                             fine_eur=45_000_000))
+        with pytest.raises(CaseError, match="above the cap of 100,000 per day"):
+            await send_event(client, cid, ev(type="sanction_decided", date=days_ago(2),
+                                             fine_eur=1, injunction_period="1 month",
+                                             penalty_per_day_eur=200_000))
+        status = await send_event(client, cid, ev(type="sanction_decided",
+                                                  date=days_ago(2), fine_eur=30_000_000))
+        assert status.stage == "decided" and status.sanction.fine_eur == 30_000_000
+        assert status.workflow_id == f"{cid}:sanction"
+        await client.get_workflow_handle(cid).terminate("test over")
 
 
 async def test_a_closed_case_accepts_nothing(ts_env: WorkflowEnvironment,
