@@ -95,10 +95,16 @@ def clearview_like(n: int, start: int = 0) -> list[SimCase]:
 
 # --- the check: what each Clearview-like scenario must end with, computed here -----------
 
-# scenarios/clearview.yaml, from the public record (SAN-2022-019, SAN-2023-005)
-NOTIFIED = date(2022, 10, 17)        # decision_notified: the injunction and appeal run from it
-INJUNCTION = relativedelta(months=2)  # injunction_period
-APPEAL = relativedelta(months=4)      # CJA R421-1, 2 months, + 2 for a controller abroad
+# scenarios/clearview.yaml, from the public record (SAN-2022-019, SAN-2023-005), and the
+# periods of procedures/fr-cnil.toml: each deadline's trigger (unshifted) and period
+DEADLINES = {
+    "complainant_progress": (date(2020, 5, 25), relativedelta(months=3)),  # GDPR 78(2)
+    "formal_notice_compliance": (date(2021, 11, 26), relativedelta(months=2)),  # the notice's
+    "report_observations": (date(2022, 7, 14), relativedelta(months=1)),  # décret 40
+    "appeal": (date(2022, 10, 17), relativedelta(months=4)),  # CJA R421-1, + 2 months abroad
+    "injunction_compliance": (date(2022, 10, 17), relativedelta(months=2)),  # the decision's
+    "liquidation_observations": (date(2023, 2, 9), relativedelta(days=15)),  # décret 44
+}
 CUTOFF = date(2023, 2, 9)            # liquidation_opened's cutoff
 PER_DAY = 100_000
 FINE = 20_000_000
@@ -114,19 +120,22 @@ def _roll(d: date) -> date:
 
 
 def expected(shift: int) -> dict[str, Any]:
-    """The figures a Clearview-like scenario shifted by `shift` days must show: the penalty
-    runs from the day after the injunction's due date to the cut-off, both included."""
-    notified = NOTIFIED + timedelta(days=shift)
-    due = _roll(notified + INJUNCTION)
-    days = (CUTOFF + timedelta(days=shift) - due).days
-    return {"stage": "liquidated", "injunction_compliance": due.isoformat(),
-            "appeal": _roll(notified + APPEAL).isoformat(), "fine_eur": FINE,
+    """The figures a Clearview-like scenario shifted by `shift` days must show: each
+    deadline's due date, and the penalty from the day after the injunction's due date to the
+    cut-off, both included."""
+    dues = {name: _roll(trigger + timedelta(days=shift) + period).isoformat()
+            for name, (trigger, period) in DEADLINES.items()}
+    days = (CUTOFF + timedelta(days=shift) - date.fromisoformat(
+        dues["injunction_compliance"])).days
+    return {"stage": "liquidated", "deadlines": sorted(dues),
+            **{f"{name} due": due for name, due in dues.items()}, "fine_eur": FINE,
             "penalty_per_day_eur": PER_DAY, "penalty_days": days, "penalty_eur": days * PER_DAY,
             "liquidated_eur": days * PER_DAY, "rejected": 0}
 
 
 # The checker against the public record (README, "A check against the public record").
-assert expected(0)["injunction_compliance"] == "2022-12-19" and date(2022, 12, 19).weekday() == 0
+assert expected(0)["injunction_compliance due"] == "2022-12-19"
+assert date(2022, 12, 19).weekday() == 0
 assert expected(0)["penalty_days"] == 52 and expected(0)["liquidated_eur"] == 5_200_000
 
 
@@ -136,14 +145,14 @@ def check(cases: list[SimCase], outcomes: list[SimOutcome]) -> list[str]:
     for sim, o in zip(cases, outcomes, strict=True):
         shift = int(sim.case.case_id.rsplit("-", 1)[1]) % 28
         st = o.status
-        due = {d.name: d.due for d in st.deadlines}
-        got = {"stage": st.stage, "injunction_compliance": due.get("injunction_compliance"),
-               "appeal": due.get("appeal"), "fine_eur": st.sanction.fine_eur,
+        got = {"stage": st.stage, "deadlines": sorted(d.name for d in st.deadlines),
+               **{f"{d.name} due": d.due for d in st.deadlines},
+               "fine_eur": st.sanction.fine_eur,
                "penalty_per_day_eur": st.sanction.penalty_per_day_eur,
                "penalty_days": st.sanction.penalty_days, "penalty_eur": st.sanction.penalty_eur,
                "liquidated_eur": st.sanction.liquidated_eur, "rejected": len(o.rejected)}
         want = expected(shift)
-        diff = [f"{k} {got[k]} (expected {v})" for k, v in want.items() if got[k] != v]
+        diff = [f"{k} {got.get(k)} (expected {v})" for k, v in want.items() if got.get(k) != v]
         if diff:
             wrong.append(f"{sim.case.case_id} (shift {shift}): {'; '.join(diff)}")
     return wrong
