@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean mutation
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,5 +28,41 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/timelimits.py
 
+# Mutation testing of the pure code (time-limit core, case machine) with the pure tests;
+# configured in pyproject.toml [tool.mutmut]. Slow (see README), not run in CI.
+MUTATION_CHILDREN ?= 2
+# Examples per hypothesis property in tests/test_timelimits_properties.py (300 in make test).
+MUTATION_EXAMPLES ?= 50
+
+mutation: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-mutation.lock
+	@mkdir -p mutants && date +%s > mutants/started
+	ENFORCE_PROPERTY_EXAMPLES=$(MUTATION_EXAMPLES) $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN)
+	@$(BIN)/python -c "$$MUTATION_SCORE"
+
+# The score per mutated file from mutmut's records (mutants/*.py.meta), then each survivor.
+define MUTATION_SCORE
+import collections, json, pathlib, time
+from mutmut.stats import status_by_exit_code as status
+print()
+print("Mutation score (killed / total; a mutant whose tests time out counts as killed):")
+left = []
+for f in sorted(pathlib.Path("mutants/enforcement").glob("*.py.meta")):
+    codes = json.loads(f.read_text())["exit_code_by_key"]
+    count = collections.Counter(status[c] for c in codes.values())
+    k = count["killed"] + count["timeout"]
+    extra = ", ".join(f"{v} {s}" for s, v in sorted(count.items()) if s != "killed")
+    print(f"  enforcement/{f.name[:-5]}: {k} / {len(codes)} ({100 * k / max(len(codes), 1):.1f}%)"
+          + (f"; {extra}" if extra else ""))
+    left += [(n, status[c]) for n, c in sorted(codes.items()) if status[c] not in ("killed", "timeout")]
+print(f"Not killed ({len(left)}; mutmut show <name> prints the change):")
+for name, s in left:
+    print(f"  {name}: {s}")
+started = pathlib.Path("mutants/started")
+if started.exists():
+    print(f"Run time: {int(time.time()) - int(started.read_text())} s")
+endef
+export MUTATION_SCORE
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache mutants
