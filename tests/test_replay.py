@@ -3,6 +3,8 @@ workflow code (changes go behind workflow.patched())."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,10 +12,25 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from enforcement.procedures import get_procedure
 from workflows import workflow_runner
 from workflows.case import EnforcementCase, SanctionProcedure
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HERE = Path(__file__).parent
+HISTORIES = sorted((HERE / "histories").glob("*.json"))
+# The calendar is loaded once per process, and the suite's other modules load it on import:
+# here too, so that every replay below sees it loaded whichever test runs first (a worker that
+# has already run a case). A freshly started worker: see the subprocess test at the end.
+FR_CAL = get_procedure("fr-cnil").cal
+
+
+async def replay(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[EnforcementCase, SanctionProcedure],
+                        data_converter=pydantic_data_converter,
+                        workflow_runner=workflow_runner())
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
 
 
 def test_histories_are_committed() -> None:
@@ -22,9 +39,35 @@ def test_histories_are_committed() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[EnforcementCase, SanctionProcedure],
-                        data_converter=pydantic_data_converter,
-                        workflow_runner=workflow_runner())
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert result.replay_failure is None
+    await replay(path)
+
+
+# A new process that loads nothing but the workflows before it replays, as a restarted worker.
+FRESH_WORKER = """
+import asyncio, sys
+from pathlib import Path
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from workflows import workflow_runner
+from workflows.case import EnforcementCase, SanctionProcedure
+path = Path(sys.argv[1])
+replayer = Replayer(workflows=[EnforcementCase, SanctionProcedure],
+                    data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
+history = WorkflowHistory.from_json(path.stem, path.read_text())
+asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
+"""
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.xfail(
+        p.stem == "clearview_sanction", strict=True,
+        reason="SanctionProcedure.run builds its Machine outside pure(): the first calendar "
+               "load of a process, inside the sandbox, is refused (locale.normalize)"))
+    for p in HISTORIES], ids=lambda p: p.stem)
+def test_a_fresh_worker_replays_the_history(path: Path) -> None:
+    """The first workflow a restarted worker replays may be a sanction-stage one, with no
+    calendar loaded yet."""
+    done = subprocess.run([sys.executable, "-c", FRESH_WORKER, str(path)], cwd=HERE.parent,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
