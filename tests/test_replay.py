@@ -59,12 +59,7 @@ asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
 """
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(
-        p.stem == "clearview_sanction", strict=True,
-        reason="SanctionProcedure.run builds its Machine outside pure(): the first calendar "
-               "load of a process, inside the sandbox, is refused (locale.normalize)"))
-    for p in HISTORIES], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 def test_a_fresh_worker_replays_the_history(path: Path) -> None:
     """The first workflow a restarted worker replays may be a sanction-stage one, with no
     calendar loaded yet."""

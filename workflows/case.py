@@ -377,9 +377,9 @@ class SanctionProcedure(_CaseRunner):
     @workflow.run
     async def run(self, start: SanctionStart) -> CaseState:
         self.configure(start)
-        self.m = Machine(start.state, start.procedure)
-        self.m.s.workflow_id = workflow.info().workflow_id
-        with pure():
+        with pure():  # the machine loads the procedure's calendar, maybe first in this process
+            self.m = Machine(start.state, start.procedure)
+            self.m.s.workflow_id = workflow.info().workflow_id
             self.m.advance(self.now())
         await self.run_until(None)
         await workflow.wait_condition(workflow.all_handlers_finished)
