@@ -607,7 +607,7 @@ class Machine:
         rec = self._open_deadline("appeal", ev.date, appeal, now, preface)
         data: dict[str, Any] = {"appeal": _dl(rec), "fine_eur": self.s.sanction.fine_eur}
         decided = next((e for e in reversed(self.s.timeline)
-                        if e.name == "sanction_decided"), None)
+                        if e.kind == "outcome" and e.name == "sanction_decided"), None)
         period = self.s.injunction_period
         if period:
             inj = self._open_deadline("injunction_compliance", ev.date, period, now)
