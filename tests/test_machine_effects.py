@@ -407,3 +407,78 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
     assert {n[4:] for n in o.notes} == {("case_closed", "[E-1] Case closed")}
     assert o.timeline[-1] == ("2026-10-19", "outcome", "case_closed", "penalty paid")
     assert (r.m.s.status, r.m.s.stage, r.m.s.outcome) == ("closed", "closed", "penalty paid")
+
+
+def test_closing_cancels_what_is_still_running_and_tells_everyone() -> None:
+    r = Run(datetime(2026, 1, 5, 9, tzinfo=PARIS))
+    r.event("complaint_received", "2026-01-05", subject="cookies", complainant_ref="C-1")
+    # 1 month from Tue 13 Jan: Fri 13 Feb 2026.
+    r.event("information_requested", "2026-01-13")
+    o = r.event("no_breach_found", "2026-01-20")
+    # Both deadlines still running are cancelled, then the case is closed, dismissed.
+    assert o.rows == [("events", "event:3"), ("deadlines", "deadline:0:cancelled"),
+                      ("deadlines", "deadline:1:cancelled"), ("cases", "closed")]
+    assert o.data["deadline:1:cancelled"]["due"] == "2026-02-13"
+    assert o.data["closed"] == {"stage": "closed", "status": "closed", "outcome": "dismissed"}
+    assert o.notes == [
+        ("event:3:controller", "controller", CONTROLLER, "fr", "case_dismissed",
+         "[E-1] Case closed: no breach found"),
+        ("event:3:complainant", "complainant", COMPLAINANT, "en", "case_dismissed",
+         "[E-1] Case closed: no breach found"),
+        ("event:3:case_handler", "case_handler", None, "en", "case_dismissed",
+         "[E-1] Case closed: no breach found")]
+    assert o.timeline[-1] == ("2026-01-20", "outcome", "case_closed", "dismissed")
+    assert [d.status for d in r.m.s.deadlines] == ["cancelled", "cancelled"]
+    assert r.m.next_wake() is None
+
+
+def test_compliance_accepted_meets_the_notice_and_closes_the_case() -> None:
+    r = Run(datetime(2026, 1, 5, 9, tzinfo=PARIS))
+    r.event("complaint_received", "2026-01-05", subject="cookies", complainant_ref="C-1")
+    r.event("formal_notice_issued", "2026-01-06")  # 2 months: Fri 6 Mar 2026
+    o = r.event("compliance_accepted", "2026-02-16")  # before the reminder of 20 Feb
+    assert o.rows == [("events", "event:3"), ("deadlines", "deadline:1:met"),
+                      ("cases", "closed")]
+    assert o.data["closed"]["outcome"] == "complied"
+    assert [(n[0], n[4], n[5]) for n in o.notes] == [
+        ("event:3:controller", "compliance_accepted", "[E-1] Compliance accepted: case closed"),
+        ("event:3:complainant", "compliance_accepted",
+         "[E-1] Compliance accepted: case closed"),
+        ("event:3:case_handler", "compliance_accepted",
+         "[E-1] Compliance accepted: case closed")]
+    assert o.timeline[1] == ("2026-02-16", "deadline", "formal_notice_compliance",
+                             "met (was due 2026-03-06)")
+    assert o.timeline[-1] == ("2026-02-16", "outcome", "case_closed", "complied")
+
+
+def test_a_case_closed_without_a_reason_says_closed() -> None:
+    r = Run(datetime(2026, 1, 5, 9, tzinfo=PARIS))
+    r.event("complaint_received", "2026-01-05", subject="cookies", complainant_ref="C-1")
+    o = r.event("case_closed", "2026-01-06")
+    assert o.data["closed"]["outcome"] == "closed"
+    assert o.rows == [("events", "event:2"), ("deadlines", "deadline:0:cancelled"),
+                      ("cases", "closed")]
+    assert [n[1] for n in o.notes] == ["controller", "complainant", "case_handler"]
+
+
+def test_the_appeal_extension_adds_every_unit_of_both_periods() -> None:
+    # A procedure whose appeal and extension mix years, months, weeks and days: Mon 8 Jun
+    # 2026 + 2 years 2 months = Wed 8 Aug 2028, + 2 weeks 2 days = Thu 24 Aug 2028.
+    base = get_procedure("fr-cnil")
+    proc = base.model_copy(update={"periods": base.periods.model_copy(update={
+        "appeal": "1 year 1 month 1 week 1 day",
+        "appeal_abroad_extension": "1 year 1 month 1 week 1 day"})})
+    m = Machine.open(CaseInput(case_id="X-1", controller=Controller(name="A", country="US")),
+                     proc, datetime(2026, 6, 1, tzinfo=PARIS))
+    for e in ({"type": "rapporteur_designated", "date": "2026-06-01"},
+              {"type": "report_notified", "date": "2026-06-01"},
+              {"type": "hearing_scheduled", "date": "2026-06-01", "hearing_date": "2026-06-20"},
+              {"type": "hearing_held", "date": "2026-06-20"},
+              {"type": "sanction_decided", "date": "2026-06-05", "fine_eur": 1},
+              {"type": "decision_notified", "date": "2026-06-08"}):
+        m.apply(EVENT_ADAPTER.validate_python(e), datetime(2026, 6, 8, 12, tzinfo=PARIS))
+    appeal = next(d for d in m.s.deadlines if d.name == "appeal")
+    assert (appeal.period, appeal.due) == ("2 years 2 months 2 weeks 2 days", "2028-08-24")
+    assert appeal.explanation[0] == (
+        "The controller is established outside FR (US): the appeal period of 1 year 1 month "
+        "1 week 1 day is extended by 1 year 1 month 1 week 1 day (CJA R421-7).")
