@@ -12,16 +12,11 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from enforcement.procedures import get_procedure
 from workflows import workflow_runner
 from workflows.case import EnforcementCase, SanctionProcedure
 
 HERE = Path(__file__).parent
 HISTORIES = sorted((HERE / "histories").glob("*.json"))
-# The calendar is loaded once per process, and the suite's other modules load it on import:
-# here too, so that every replay below sees it loaded whichever test runs first (a worker that
-# has already run a case). A freshly started worker: see the subprocess test at the end.
-FR_CAL = get_procedure("fr-cnil").cal
 
 
 async def replay(path: Path) -> None:
