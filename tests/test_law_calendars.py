@@ -110,6 +110,14 @@ def test_first_answer_for_a_year_on_a_saturday_and_a_holiday() -> None:
         assert Calendar("FR").is_working_day(D(day)) is working, day
 
 
+def test_new_years_day_right_after_a_year_end() -> None:
+    # Wed 31 Dec 2031 is a working day; Thu 1 Jan 2032 is New Year's Day, asked straight after.
+    cal = Calendar("FR")
+    assert cal.is_working_day(D("2031-12-31"))
+    assert not cal.is_working_day(D("2032-01-01"))
+    assert cal.why_not_working(D("2032-01-01")) == "a public holiday (New Year's Day)"
+
+
 def test_holiday_names_are_the_package_names_in_english() -> None:
     cal = Calendar("DE")
     assert cal.holiday(D("2024-10-03")) == "German Unity Day"
@@ -189,3 +197,17 @@ def test_supported_countries_and_their_subdivisions() -> None:
     assert found["FR"] == tuple(holidays.country_holidays("FR").__class__.subdivisions)
     assert "57" in found["FR"]
     assert found["IE"] == ()
+
+
+@pytest.mark.parametrize(("country", "day", "name", "language"), [
+    ("DE", "2024-10-03", "German Unity Day", "de"),
+    ("FR", "2022-08-15", "Assumption Day", "fr"),
+])
+def test_holiday_names_are_english_whatever_the_machines_language(
+        monkeypatch: pytest.MonkeyPatch, country: str, day: str, name: str,
+        language: str) -> None:
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.setenv(var, f"{language}_{country}.UTF-8")
+    cal = Calendar(country)
+    assert cal.holiday(D(day)) == name
+    assert cal.why_not_working(D(day)) == f"a public holiday ({name})"

@@ -4,6 +4,8 @@ extensions, suspensions, penalties and minimum notice, with each date worked out
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import date, datetime
 
 import pytest
@@ -20,6 +22,7 @@ from enforcement.timelimits import (
     parse_moment,
     penalty_accrual,
     suspend_deadline,
+    year_problem,
 )
 
 FR = get_calendar("FR")
@@ -464,3 +467,123 @@ def test_a_deadline_rebuilt_from_its_record_is_the_same() -> None:
                                  rec["due"], hours.expires_at, rec["explanation"], hours.rules,
                                  FR)
     assert again == hours
+
+
+# --- clock changes and local times ---------------------------------------------------------
+
+def test_hours_across_a_clock_change_say_the_offset_changed() -> None:
+    # 72 hours from Fri 25 Oct 2024 12:00 CEST: the clocks go back on Sunday 27 Oct.
+    dl = compute_deadline(T("2024-10-25T12:00:00+02:00"), "72 hours", FR)
+    assert dl.due == T("2024-10-28T11:00:00+01:00")
+    assert dl.explanation[-1] == ("The clocks changed during the period (UTC offset +02:00 "
+                                  "before, +01:00 after): the hours are counted as they elapse.")
+    # The Azores go from UTC+0 to UTC-1 that night: 24 hours from Sat 26 Oct 12:00.
+    azores = get_calendar("PT", "20")
+    dl = compute_deadline(T("2024-10-26T12:00:00+00:00"), "24 hours", azores)
+    assert dl.due == T("2024-10-27T11:00:00-01:00")
+    assert dl.explanation[-1] == ("The clocks changed during the period (UTC offset +00:00 "
+                                  "before, -01:00 after): the hours are counted as they elapse.")
+    # No change, no sentence.
+    assert not any("clocks changed" in s
+                   for s in compute_deadline(T("2024-10-20T12:00:00+02:00"), "24 hours",
+                                             FR).explanation)
+
+
+def test_a_local_time_the_clocks_skip_or_repeat_is_refused() -> None:
+    with pytest.raises(TimeLimitError) as err:
+        compute_deadline(T("2024-03-31T02:30"), "24 hours", FR)
+    assert str(err.value) == (
+        "2024-03-31T02:30 does not exist in Europe/Paris: the clocks go forward that night; "
+        "write the time with its offset, e.g. 2024-03-31T03:30+02:00")
+    with pytest.raises(TimeLimitError) as err:
+        compute_deadline(T("2024-10-27T02:30"), "24 hours", FR)
+    assert str(err.value) == (
+        "2024-10-27T02:30 happens twice in Europe/Paris: the clocks go back that night; write "
+        "the time with its offset: 2024-10-27T02:30+02:00 (the first) or "
+        "2024-10-27T02:30+01:00 (the second)")
+    # Either one, given with its offset, is accepted.
+    assert compute_deadline(T("2024-10-27T02:30+01:00"), "1 hour", FR).due == T(
+        "2024-10-27T03:30:00+01:00")
+
+
+@pytest.fixture
+def server_in_india(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's own time zone set to UTC+05:30, a zone with half hours."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("server_in_india")
+def test_the_next_hour_does_not_depend_on_the_machines_time_zone() -> None:
+    # Event 18:20 in Paris (21:50 in India): the next full hour is 19:00 in Paris.
+    dl = compute_deadline(T("2022-07-15T18:20:00+02:00"), "24 hours", FR, "eu-1182-71")
+    assert dl.due == T("2022-07-16T19:00:00+02:00")
+
+
+# --- what the first tests left out ---------------------------------------------------------
+
+def test_plural_words() -> None:
+    # Mon 5 Sep 2022 + 2 weeks = Mon 19 Sep.
+    assert compute_deadline(D("2022-09-05"), "2 weeks", FR).explanation[1] == (
+        "2 weeks after 2022-09-05 is 2022-09-19.")
+    # Due Wed 26 Jan 2022; suspended 2 days -> Fri 28 Jan.
+    first = compute_deadline(D("2021-11-26"), "2 months", FR)
+    assert suspend_deadline(first, 2, FR).explanation[2] == (
+        "The case was suspended for 2 days: those days are added to the period, whose last day "
+        "becomes 2022-01-28.")
+    two = penalty_accrual(D("2022-12-19"), 10, D("2022-12-21"))
+    assert two.explanation[0].startswith("2 days of delay from 2022-12-20 to 2022-12-21 ")
+
+
+def test_an_extension_keeps_the_expiry_calendar_and_rules() -> None:
+    first = compute_deadline(D("2021-11-26"), "2 months", FR)
+    until = extend_deadline(first, FR, until=D("2022-03-05"))  # rolled to Mon 7 Mar
+    assert until.expires_at == T("2022-03-08T00:00:00+01:00")
+    eu = compute_deadline(D("2024-07-08"), "2 days", FR, "eu-1182-71")  # due Wed 10 Jul
+    assert extend_deadline(eu, FR, period="48 hours").rules == "eu-1182-71"
+    hours = compute_deadline(T("2022-07-15T18:00:00+02:00"), "24 hours", FR)
+    assert suspend_deadline(hours, 1, FR).calendar == "FR"
+
+
+def test_suspension_and_the_two_working_days_rule() -> None:
+    # The CPC has no such rule: 1 day from Fri 12 Jul 2024 -> Sat 13 -> Mon 15 Jul (14 Jul is
+    # a Sunday and the national day); suspended 1 day -> Sun 14 -> still Mon 15 Jul.
+    cpc = compute_deadline(D("2024-07-12"), "1 day", FR)
+    assert suspend_deadline(cpc, 1, FR).due == D("2024-07-15")
+    # Reg. 1182/71: the same 1-day period is not bound by art. 3(5) (Mon 15 Jul), but once
+    # suspended for a day its last day is two days after the event (Sun 14 Jul), and a period
+    # of two days must include two working days: Mon 15 and Tue 16 Jul.
+    eu = compute_deadline(D("2024-07-12"), "1 day", FR, "eu-1182-71")
+    assert eu.due == D("2024-07-15")
+    moved = suspend_deadline(eu, 1, FR)
+    assert moved.due == D("2024-07-16")
+    assert "at least two working days" in moved.explanation[-2]
+    # The same from an event given with its time (10:00 in Paris).
+    timed = compute_deadline(T("2024-07-12T10:00:00+02:00"), "1 day", FR, "eu-1182-71")
+    assert suspend_deadline(timed, 1, FR).due == D("2024-07-16")
+
+
+def test_minimum_notice_in_working_days_keeps_its_rules_and_steps() -> None:
+    # 10 working days from Thu 27 Apr 2023 under Reg. 1182/71 -> Mon 15 May.
+    first, why = earliest_date(D("2023-04-27"), "10 working days", FR, "eu-1182-71")
+    assert first == D("2023-05-15")
+    assert why == (
+        "Period of 10 working days from 2023-04-27 under the Regulation (EEC, Euratom) No "
+        "1182/71, FR calendar; the day of the event is not counted (Reg. 1182/71 art. 3(1)).",
+        "Counting only working days (Saturdays, Sundays and public holidays are skipped), "
+        "working day 10 is Monday 2023-05-15; public holidays skipped: 2023-05-01 (Labor Day), "
+        "2023-05-08 (Victory Day).",
+    )
+
+
+@pytest.mark.parametrize(("day", "problem"), [
+    ("1950-01-01", None),
+    ("2150-12-31", None),
+    ("1949-12-31", "1949-12-31 is outside the years 1950-2150 the engine accepts"),
+    ("2151-01-01", "2151-01-01 is outside the years 1950-2150 the engine accepts"),
+])
+def test_the_years_the_engine_accepts(day: str, problem: str | None) -> None:
+    assert year_problem(D(day)) == problem
