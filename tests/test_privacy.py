@@ -157,9 +157,10 @@ async def existing(client: Client, ids: list[str]) -> list[str]:
     return found
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
+@pytest_asyncio.fixture(loop_scope="session")
 async def enc_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server whose client encrypts with key-a."""
+    """A time-skipping server whose client encrypts with key-a; one per test, because a test
+    that ends with its case mid-task leaves a time-skipping server unable to skip time."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=converter({"key-a": KEY_A}),
         test_server_existing_path=binary("temporal-test-server"))
