@@ -30,6 +30,7 @@ class Out:
     rows: list[tuple[str, str]]  # table, key
     data: dict[str, dict[str, Any]]  # key -> row data
     timeline: list[tuple[str, str, str, str]]  # date, kind, name, detail
+    payloads: dict[str, dict[str, Any]]  # notification key -> what its template is given
 
 
 class Run:
@@ -46,12 +47,16 @@ class Run:
 
     def out(self, seen: int) -> Out:
         fx = self.m.take_effects()
+        # anything to carry out makes the effects true, nothing makes them false
+        assert bool(fx) is bool(fx.register or fx.notifications)
+        assert bool(fx) is (len(fx.register) + len(fx.notifications) > 0)
         return Out(
             [(n.key.removeprefix("E-1:"), n.party, n.to, n.language, n.template, n.subject)
              for n in fx.notifications],
             [(r.table, r.key.removeprefix("E-1:")) for r in fx.register],
             {r.key.removeprefix("E-1:"): r.data for r in fx.register},
-            [(t.date, t.kind, t.name, t.detail) for t in self.m.s.timeline[seen:]])
+            [(t.date, t.kind, t.name, t.detail) for t in self.m.s.timeline[seen:]],
+            {n.key.removeprefix("E-1:"): n.data for n in fx.notifications})
 
     def clock(self, when: datetime) -> Out:
         seen = len(self.m.s.timeline)
@@ -59,14 +64,45 @@ class Run:
         self.m.advance(when)
         return self.out(seen)
 
-    def event(self, event_type: str, day: str, /, **fields: Any) -> Out:
-        """The event, recorded at 18:00 on its day; the clock must have nothing due first."""
+    def event(self, event_type: str, day: str, /, quiet: bool = True, **fields: Any) -> Out:
+        """The event, recorded at 18:00 on its day; unless told otherwise, the clock must
+        have had nothing due first."""
         at = datetime.combine(date.fromisoformat(day), time(18), tzinfo=PARIS)
-        quiet = self.clock(at)
-        assert (quiet.notes, quiet.rows) == ([], []), quiet
+        before = self.clock(at)
+        assert not quiet or (before.notes, before.rows) == ([], []), before
         seen = len(self.m.s.timeline)
         self.m.apply(EVENT_ADAPTER.validate_python({"type": event_type, "date": day, **fields}), at)
         return self.out(seen)
+
+
+def told(payload: dict[str, Any], stage: str, **data: Any) -> None:
+    """A notification's data: the case, the controller, the stage and procedure, then what
+    the step adds; a deadline in it is named with its due date, expiry and period, and its
+    explanation is the one the case holds."""
+    assert {k: payload[k] for k in ("case_id", "controller", "stage", "procedure")} == {
+        "case_id": "E-1", "controller": "Acme", "stage": stage, "procedure": "fr-cnil"}
+    rest = {k: v for k, v in payload.items()
+            if k not in ("case_id", "controller", "stage", "procedure")}
+    for name in ("deadline", "appeal", "injunction"):
+        if isinstance(rest.get(name), dict):
+            assert rest[name]["explanation"] and all(isinstance(x, str)
+                                                     for x in rest[name]["explanation"])
+            rest[name] = {k: v for k, v in rest[name].items() if k != "explanation"}
+    assert rest == data
+
+
+def dl(name: str, due: str, expires_at: str, period: str) -> dict[str, str]:
+    return {"name": name, "due": due, "expires_at": expires_at, "period": period}
+
+
+# The deadlines the notifications below carry (due dates worked out in the tests).
+PROGRESS = dl("complainant_progress", "2026-04-07", "2026-04-08T00:00:00+02:00", "3 months")
+ANSWER = dl("information_response", "2026-01-28", "2026-01-29T00:00:00+01:00", "15 days")
+NOTICE = dl("formal_notice_compliance", "2026-02-26", "2026-02-27T00:00:00+01:00", "1 month")
+NOTICE_MOVED = dl("formal_notice_compliance", "2026-03-05", "2026-03-06T00:00:00+01:00", "1 month")
+REPORT = dl("report_observations", "2026-04-09", "2026-04-10T00:00:00+02:00", "1 month")
+APPEAL = dl("appeal", "2026-08-10", "2026-08-11T00:00:00+02:00", "2 months")
+INJUNCTION = dl("injunction_compliance", "2026-08-10", "2026-08-11T00:00:00+02:00", "2 months")
 
 
 def at(day: str, hour: int = 18) -> str:
@@ -108,6 +144,8 @@ def test_from_the_complaint_to_the_referral() -> None:
         (at("2026-01-05"), "notification", "complaint_received", "to the complainant"),
         (at("2026-01-05"), "notification", "complaint_received", "to the case handler")]
     assert r.m.s.subject == "cookies" and r.m.s.complainant_ref == "C-1"
+    for key in ("event:1:complainant", "event:1:case_handler"):
+        told(o.payloads[key], "complaint", deadline=PROGRESS)
 
     # Mon 12 Jan: the investigation informs the complainant of progress.
     o = r.event("investigation_opened", "2026-01-12", kind="online")
@@ -120,6 +158,7 @@ def test_from_the_complaint_to_the_referral() -> None:
         ("2026-01-12", "event", "investigation_opened", "kind=online"),
         ("2026-01-12", "deadline", "complainant_progress", "met (was due 2026-04-07)"),
         (at("2026-01-12"), "notification", "investigation_opened", "to the complainant")]
+    told(o.payloads["event:2:complainant"], "investigation", kind="online")
 
     # Tue 13 Jan: 15 days to answer, to Wed 28 Jan 2026.
     o = r.event("information_requested", "2026-01-13", period="15 days")
@@ -131,6 +170,7 @@ def test_from_the_complaint_to_the_referral() -> None:
         ("2026-01-13", "event", "information_requested", "period=15 days"),
         ("2026-01-13", "deadline", "information_response", "due 2026-01-28 (15 days)"),
         (at("2026-01-13"), "notification", "information_requested", "to the controller")]
+    told(o.payloads["event:3:controller"], "investigation", deadline=ANSWER)
 
     # Wed 14 Jan 09:00, 14 days before the answer is due: a reminder to both.
     o = r.clock(datetime(2026, 1, 14, 9, tzinfo=PARIS))
@@ -144,6 +184,8 @@ def test_from_the_complaint_to_the_referral() -> None:
         (at("2026-01-14", 9), "reminder", "information_response", "14 days before 2026-01-28"),
         (at("2026-01-14", 9), "notification", "reminder", "to the controller"),
         (at("2026-01-14", 9), "notification", "reminder", "to the case handler")]
+    for key in ("reminder:1:14:2026-01-28:controller", "reminder:1:14:2026-01-28:case_handler"):
+        told(o.payloads[key], "investigation", deadline=ANSWER, days_left=14)
 
     # Tue 20 Jan: answered before the 3-day reminder (Sun 25 Jan).
     o = r.event("information_provided", "2026-01-20")
@@ -171,16 +213,21 @@ def test_from_the_complaint_to_the_referral() -> None:
         ("2026-01-26", "deadline", "formal_notice_compliance", "due 2026-02-26 (1 month)"),
         (at("2026-01-26"), "notification", "formal_notice_issued", "to the controller"),
         (at("2026-01-26"), "notification", "progress", "to the complainant")]
+    told(o.payloads["event:5:controller"], "formal_notice", deadline=NOTICE,
+         measures=["stop collecting", "delete the data"])
+    told(o.payloads["event:5:complainant"], "formal_notice")
 
     o = r.event("compliance_evidence_submitted", "2026-02-02", ref="audit-1")
     assert o.rows == [("events", "event:6")]
     assert o.notes == [("event:6:case_handler", "case_handler", None, "en",
                         "compliance_evidence_submitted", "[E-1] Compliance evidence submitted")]
+    told(o.payloads["event:6:case_handler"], "formal_notice", ref="audit-1")
 
     o = r.event("compliance_rejected", "2026-02-05")
     assert o.rows == [("events", "event:7")]
     assert o.notes == [("event:7:controller", "controller", CONTROLLER, "fr",
                         "compliance_rejected", "[E-1] Compliance evidence not accepted")]
+    told(o.payloads["event:7:controller"], "formal_notice", deadline=NOTICE)
 
     # Suspended Mon 9 Feb, before the reminder of Thu 12 Feb: nothing is sent meanwhile.
     o = r.event("case_suspended", "2026-02-09", reason="expert report")
@@ -190,6 +237,7 @@ def test_from_the_complaint_to_the_referral() -> None:
          "[E-1] Case suspended: running deadlines are stopped"),
         ("event:8:case_handler", "case_handler", None, "en", "case_suspended",
          "[E-1] Case suspended: running deadlines are stopped")]
+    told(o.payloads["event:8:controller"], "formal_notice", reason="expert report")
     assert r.m.next_wake() is None
 
     # Resumed Mon 16 Feb: 7 days added, Thu 26 Feb -> Thu 5 Mar 2026.
@@ -203,12 +251,17 @@ def test_from_the_complaint_to_the_referral() -> None:
          "[E-1] Case resumed: deadlines moved")]
     assert o.timeline[1] == ("2026-02-16", "deadline", "formal_notice_compliance",
                              "moved to 2026-03-05 by 7 days of suspension")
+    moved = o.payloads["event:9:case_handler"]
+    assert (moved["days"], [(d["name"], d["due"]) for d in moved["deadlines"]]) == (
+        7, [("formal_notice_compliance", "2026-03-05")])
 
     # Reminders for the moved date: Thu 19 Feb and Mon 2 Mar, 09:00.
     assert r.m.next_wake() == datetime(2026, 2, 19, 9, tzinfo=PARIS)
     o = r.clock(datetime(2026, 2, 19, 9, tzinfo=PARIS))
     assert [n[0] for n in o.notes] == ["reminder:2:14:2026-03-05:controller",
                                        "reminder:2:14:2026-03-05:case_handler"]
+    told(o.payloads["reminder:2:14:2026-03-05:controller"], "formal_notice", deadline=NOTICE_MOVED,
+         days_left=14)
     assert r.m.next_wake() == datetime(2026, 3, 2, 9, tzinfo=PARIS)
     o = r.clock(datetime(2026, 3, 2, 9, tzinfo=PARIS))
     assert [n[5] for n in o.notes] == [
@@ -239,6 +292,9 @@ def test_from_the_complaint_to_the_referral() -> None:
         (at("2026-03-06", 0), "notification", "referred_to_sanction", "to the controller"),
         (at("2026-03-06", 0), "notification", "referred_to_sanction", "to the case handler")]
     assert (r.m.s.stage, r.m.s.status, r.m.next_wake()) == ("referred", "open", None)
+    told(o.payloads["deadline:2:missed:case_handler"], "formal_notice", deadline=NOTICE_MOVED)
+    told(o.payloads["referred:10:controller"], "referred",
+         reason="formal notice not complied with by 2026-03-05")
 
 
 def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
@@ -255,6 +311,8 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
          "[E-1] Case referred to the sanctioning committee"),
         ("referred:2:case_handler", "case_handler", None, "en", "referred_to_sanction",
          "[E-1] Case referred to the sanctioning committee")]
+    told(o.payloads["referred:2:case_handler"], "referred",
+         reason="rapporteur designated without a formal notice")
 
     # Mon 9 Mar: the report; 1 month for observations, to Thu 9 Apr 2026.
     o = r.event("report_notified", "2026-03-09")
@@ -263,6 +321,7 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
     assert o.notes == [("event:3:controller", "controller", CONTROLLER, "fr",
                         "report_notified",
                         "[E-1] Sanction report notified: observations by 2026-04-09")]
+    told(o.payloads["event:3:controller"], "report", deadline=REPORT)
     # 14 days before: Thu 26 Mar 09:00, still winter time.
     o = r.clock(datetime(2026, 3, 26, 9, tzinfo=PARIS))
     assert [n[0] for n in o.notes] == ["reminder:0:14:2026-04-09:controller",
@@ -281,12 +340,19 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
     assert o.notes == [("event:5:controller", "controller", CONTROLLER, "fr",
                         "rapporteur_replied",
                         "[E-1] Rapporteur's reply: further observations by 2026-05-18")]
+    told(o.payloads["event:5:controller"], "report",
+         deadline=dl("reply_observations", "2026-05-18", "2026-05-19T00:00:00+02:00",
+                     "1 month"))
 
     # Mon 20 Apr: the hearing on Thu 28 May (the earliest would be Tue 5 May).
     o = r.event("hearing_scheduled", "2026-04-20", hearing_date="2026-05-28")
     assert o.rows == [("events", "event:6"), ("cases", "stage:17:hearing_scheduled")]
     assert o.notes == [("event:6:controller", "controller", CONTROLLER, "fr",
                         "hearing_scheduled", "[E-1] Hearing on 2026-05-28")]
+    told(o.payloads["event:6:controller"], "hearing_scheduled", hearing_date="2026-05-28",
+         explanation=["Minimum notice of 15 days from 2026-04-20 (FR calendar).",
+                      "15 days after 2026-04-20 is 2026-05-05.",
+                      "The earliest permitted date is Tuesday 2026-05-05."])
     # 14 days before Mon 18 May: Mon 4 May 09:00 (summer time).
     o = r.clock(datetime(2026, 5, 4, 9, tzinfo=PARIS))
     assert [n[5] for n in o.notes] == [
@@ -328,6 +394,8 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
     # No complainant on this case: only the controller is told.
     assert o.notes == [("event:10:controller", "controller", CONTROLLER, "fr",
                         "decision_notified", "[E-1] Decision notified: appeal by 2026-08-10")]
+    told(o.payloads["event:10:controller"], "decision_notified", appeal=APPEAL,
+         fine_eur=20_000_000, injunction=INJUNCTION, penalty_per_day_eur=100_000)
 
     o = r.event("appeal_lodged", "2026-07-01")
     assert o.rows == [("events", "event:11"), ("deadlines", "deadline:2:met")]
@@ -353,6 +421,7 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
          "expired at 2026-08-11T00:00:00+02:00"),
         ("2026-08-11T00:00:00+02:00", "notification", "deadline_missed", "to the case handler"),
         ("2026-08-11", "outcome", "penalty_accrual_started", "100,000 EUR per day")]
+    told(o.payloads["deadline:3:missed:case_handler"], "decision_notified", deadline=INJUNCTION)
 
     # Mon 14 Sep, cut-off Thu 10 Sep: 11 Aug .. 10 Sep = 21 + 10 = 31 days at EUR 100,000.
     # 15 days to answer: Tue 29 Sep 2026.
@@ -372,6 +441,10 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
                         "observations by 2026-09-29")]
     assert o.timeline[2] == ("2026-09-14", "outcome", "liquidation_intended",
                              "31 days, 3,100,000 EUR")
+    told(o.payloads["event:12:controller"], "liquidation",
+         deadline=dl("liquidation_observations", "2026-09-29", "2026-09-30T00:00:00+02:00",
+                     "15 days"),
+         amount_eur=3_100_000, days=31, explanation=opened["explanation"])
     o = r.clock(datetime(2026, 9, 15, 9, tzinfo=PARIS))
     assert [n[0] for n in o.notes] == ["reminder:4:14:2026-09-29:controller",
                                        "reminder:4:14:2026-09-29:case_handler"]
@@ -388,6 +461,7 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
     assert o.notes == [("event:14:controller", "controller", CONTROLLER, "fr",
                         "penalty_liquidated",
                         "[E-1] Daily penalty liquidated: 3,000,000 EUR")]
+    told(o.payloads["event:14:controller"], "liquidated", amount_eur=3_000_000)
 
     o = r.event("compliance_established", "2026-10-12")
     assert o.rows == [("events", "event:15")]
@@ -405,6 +479,7 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
     assert o.data["closed"] == {"stage": "closed", "status": "closed", "outcome": "penalty paid"}
     assert [n[0] for n in o.notes] == ["event:16:controller", "event:16:case_handler"]
     assert {n[4:] for n in o.notes} == {("case_closed", "[E-1] Case closed")}
+    told(o.payloads["event:16:case_handler"], "liquidated", reason="penalty paid")
     assert o.timeline[-1] == ("2026-10-19", "outcome", "case_closed", "penalty paid")
     assert (r.m.s.status, r.m.s.stage, r.m.s.outcome) == ("closed", "closed", "penalty paid")
 
@@ -482,3 +557,89 @@ def test_the_appeal_extension_adds_every_unit_of_both_periods() -> None:
     assert appeal.explanation[0] == (
         "The controller is established outside FR (US): the appeal period of 1 year 1 month "
         "1 week 1 day is extended by 1 year 1 month 1 week 1 day (CJA R421-7).")
+
+
+def test_an_extension_is_recorded_and_told_to_the_controller() -> None:
+    r = Run(datetime(2026, 1, 5, 9, tzinfo=PARIS))
+    r.event("formal_notice_issued", "2026-01-06")  # 2 months: Fri 6 Mar 2026
+    # Extended on Mon 12 Jan until Mon 30 Mar 2026.
+    o = r.event("extension_granted", "2026-01-12", deadline="formal_notice_compliance",
+                until="2026-03-30")
+    assert o.rows == [("events", "event:2"), ("deadlines", "deadline:0:extended"),
+                      ("deadlines", "deadline:1:pending")]
+    assert o.data["deadline:0:extended"]["status"] == "extended"
+    new = o.data["deadline:1:pending"]
+    assert (new["name"], new["due"], new["period"]) == (
+        "formal_notice_compliance", "2026-03-30", "until 2026-03-30")
+    assert new["explanation"][:2] == [
+        "Extension granted on 2026-01-12.",
+        "Extended until 2026-03-30 (previously due 2026-03-06)."]
+    assert o.notes == [("event:2:controller", "controller", CONTROLLER, "fr",
+                        "extension_granted",
+                        "[E-1] Extension granted: formal_notice_compliance now due 2026-03-30")]
+    told(o.payloads["event:2:controller"], "formal_notice", previous_due="2026-03-06",
+         deadline=dl("formal_notice_compliance", "2026-03-30", "2026-03-31T00:00:00+02:00",
+                     "until 2026-03-30"))
+    assert [d.status for d in r.m.s.deadlines] == ["extended", "pending"]
+    assert r.m.s.notice_extensions == 1
+    assert r.m.status(r.now).next_deadline == datetime(2026, 3, 31, tzinfo=PARIS)
+    # An information request may be extended by a period counted from its due date:
+    # 1 month from Tue 13 Jan = Fri 13 Feb; 10 days more: Mon 23 Feb 2026.
+    r.event("information_requested", "2026-01-13")
+    o = r.event("extension_granted", "2026-01-14", deadline="information_response",
+                period="10 days")
+    assert o.data["deadline:3:pending"]["due"] == "2026-02-23"
+    assert r.m.s.notice_extensions == 1
+    assert r.m.status(r.now).next_deadline == datetime(2026, 2, 24, tzinfo=PARIS)
+
+
+def test_the_complainant_hears_the_outcome_and_a_liquidation_ends_its_observations() -> None:
+    r = Run(datetime(2026, 3, 2, 9, tzinfo=PARIS))
+    r.event("complaint_received", "2026-03-02", subject="s", complainant_ref="C-1")
+    for kind, day, extra in (
+            ("rapporteur_designated", "2026-03-02", {}), ("report_notified", "2026-03-02", {}),
+            ("hearing_scheduled", "2026-03-03", {"hearing_date": "2026-03-20"}),
+            ("hearing_held", "2026-03-20", {}),
+            ("sanction_decided", "2026-03-20", {"fine_eur": 5_000, "injunction_period":
+                                                "10 days", "penalty_per_day_eur": 100})):
+        r.event(kind, day, quiet=False, **extra)
+    # Notified Mon 23 Mar: injunction 10 days, to Thu 2 Apr 2026.
+    o = r.event("decision_notified", "2026-03-23", quiet=False)
+    outcome = [n for n in o.notes if n[1] == "complainant"]
+    assert outcome == [("event:8:complainant", "complainant", COMPLAINANT, "en", "outcome",
+                        "[E-1] Outcome of your complaint: sanction decided")]
+    told(o.payloads["event:8:complainant"], "decision_notified", fine_eur=5_000)
+    # Compliance on the day the injunction falls due is in time: met, nothing accrues.
+    o = r.event("compliance_established", "2026-04-02", quiet=False)
+    assert ("deadlines", "deadline:3:met") in o.rows
+    assert r.m.status(r.now).sanction.penalty_eur == 0
+    assert {n[1] for n in o.notes} == {"controller", "complainant", "case_handler"}
+
+
+def test_a_liquidation_decided_before_the_observations_period_ends_closes_it() -> None:
+    r = Run(datetime(2026, 3, 2, 9, tzinfo=PARIS))
+    for kind, day, extra in (
+            ("rapporteur_designated", "2026-03-02", {}), ("report_notified", "2026-03-02", {}),
+            ("hearing_scheduled", "2026-03-03", {"hearing_date": "2026-03-20"}),
+            ("hearing_held", "2026-03-20", {}),
+            ("sanction_decided", "2026-03-20", {"fine_eur": 0, "injunction_period": "10 days",
+                                                "penalty_per_day_eur": 100}),
+            ("decision_notified", "2026-03-23", {})):
+        r.event(kind, day, quiet=False, **extra)
+    r.clock(datetime(2026, 4, 3, tzinfo=PARIS))  # the injunction ran out on Thu 2 Apr
+    # Cut-off Fri 10 Apr: 3 .. 10 Apr = 8 days at EUR 100. Observations: 15 days from
+    # Mon 13 Apr, to Tue 28 Apr 2026.
+    r.event("liquidation_opened", "2026-04-13", quiet=False, cutoff="2026-04-10")
+    assert r.m.s.sanction.intended_liquidation_eur == 800
+    # Compliance shown on the cut-off day itself ends the accrual there: still 8 days.
+    r.event("compliance_established", "2026-04-10")
+    status = r.m.status(r.now)
+    assert (status.sanction.penalty_days, status.sanction.penalty_eur) == (8, 800)
+    o = r.event("penalty_liquidated", "2026-04-20", quiet=False)
+    assert [(t, k.rsplit(":", 1)[-1] if t == "cases" else k) for t, k in o.rows] == [
+        ("events", "event:10"), ("cases", "liquidated"), ("deadlines", "deadline:3:cancelled"),
+        ("decisions", "liquidation:10")]
+    assert o.data["deadline:3:cancelled"]["name"] == "liquidation_observations"
+    assert o.data["liquidation:10"]["amount_eur"] == 800
+    assert o.timeline[-2] == ("2026-04-20", "outcome", "penalty_liquidated", "800 EUR")
+    assert r.m.next_wake() is None
