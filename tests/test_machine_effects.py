@@ -642,4 +642,8 @@ def test_a_liquidation_decided_before_the_observations_period_ends_closes_it() -
     assert o.data["deadline:3:cancelled"]["name"] == "liquidation_observations"
     assert o.data["liquidation:10"]["amount_eur"] == 800
     assert o.timeline[-2] == ("2026-04-20", "outcome", "penalty_liquidated", "800 EUR")
-    assert r.m.next_wake() is None
+    # Only the appeal still runs: 23 Mar + 2 months = Sat 23 May; Sun 24, Whit Monday 25:
+    # Tue 26 May 2026. Its next reminder, 14 days before: Tue 12 May, 09:00.
+    assert [(d.name, d.due) for d in r.m.s.deadlines if d.status == "pending"] == [
+        ("appeal", "2026-05-26")]
+    assert r.m.next_wake() == datetime(2026, 5, 12, 9, tzinfo=PARIS)
