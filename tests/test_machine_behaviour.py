@@ -442,3 +442,93 @@ def test_a_suspended_case_sends_no_reminder_and_misses_nothing() -> None:
     # March, 1 in April). Fri 6 Mar + 50 days = Sat 25 Apr, rolled to Mon 27 Apr 2026.
     c.record(ev("case_resumed", "2026-04-01"))
     assert c.deadline("formal_notice_compliance").due == "2026-04-27"
+
+
+# --- opening events and messages -------------------------------------------------------------
+
+def opening(*events: dict[str, Any], catch_up: bool = True) -> tuple[Machine, list[bool]]:
+    now = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    m = Machine.open(CaseInput(case_id="O-2", controller=Controller(name="A", country="FR")),
+                     get_procedure("fr-cnil"), now)
+    done = [m.apply_opening(EVENT_ADAPTER.validate_python(e), now, catch_up=catch_up)
+            for e in events]
+    return m, done
+
+
+def test_an_opening_event_at_the_very_instant_of_an_expiry_finds_it_expired() -> None:
+    # Notice received Mon 3 Mar 2025 for 2 months: expires at 24:00 on Mon 5 May 2025, i.e.
+    # 00:00 on Tue 6 May Paris time. Compliance given at that instant comes too late.
+    notice = ev("formal_notice_issued", "2025-03-03", period="2 months")
+    m, _ = opening(notice, ev("case_suspended", "2025-05-06T00:00:00+02:00"))
+    assert m.s.stage == "referred"
+    m, _ = opening(notice, ev("case_suspended", "2025-05-05T23:59:00+02:00"))
+    assert m.s.stage == "formal_notice"
+
+
+def test_opening_events_without_catch_up_and_a_repeated_id() -> None:
+    notice = ev("formal_notice_issued", "2025-03-03", period="2 months", id="MED-9")
+    # Without catch-up, a later event is applied as if live: the expiry has not happened.
+    m, done = opening(notice, ev("compliance_accepted", "2025-06-02"), catch_up=False)
+    assert done == [True, True]
+    assert (m.s.stage, m.s.outcome) == ("closed", "complied")
+    m, done = opening(notice, notice)
+    assert done == [True, False]
+    assert len(m.s.deadlines) == 1
+
+
+def test_a_refusal_names_every_event_the_stage_accepts() -> None:
+    c = case(COMPLAINT)
+    refused(c, ev("hearing_held", "2026-01-07"),
+            "hearing_held does not fit the case at stage 'complaint'; accepted now: "
+            "investigation_opened, information_requested, no_breach_found, "
+            "formal_notice_issued, rapporteur_designated, case_suspended, case_resumed, "
+            "extension_granted, case_closed$")
+    refused(c, ev("extension_granted", "2026-01-07", deadline="appeal", period="1 month"),
+            "no pending deadline named 'appeal'; pending: complainant_progress$")
+    c.record(ev("no_breach_found", "2026-01-08"))
+    refused(c, ev("case_closed", "2026-01-09"),
+            r"case_closed rejected: the case is closed \(dismissed\); it accepts no more events")
+    bare = case()
+    refused(bare, ev("extension_granted", "2026-01-07", deadline="appeal", period="1 month"),
+            "no pending deadline named 'appeal'; pending: none$")
+
+
+def test_the_lower_tier_cap_message_names_its_basis() -> None:
+    c = case(*TO_HEARING, turnover=2_000_000_000)
+    refused(c, ev("sanction_decided", "2026-02-20", fine_eur=40_000_001, lower_tier=True),
+            r"a fine of 40,000,001 EUR is above the cap of 40,000,000 \(the higher of "
+            r"10,000,000 and 2% of the annual turnover 2,000,000,000\)$")
+    c = case(*TO_HEARING)
+    refused(c, ev("sanction_decided", "2026-02-20", fine_eur=20_000_001),
+            r"above the cap of 20,000,000 \(20,000,000; no annual turnover is known for the "
+            r"controller\)$")
+
+
+def test_an_information_request_opens_the_investigation_after_a_complaint() -> None:
+    c = case(COMPLAINT)
+    c.record(ev("information_requested", "2026-01-06"))
+    assert c.m.s.stage == "investigation"
+    c.record(ev("formal_notice_issued", "2026-01-07"))
+    c.record(ev("information_requested", "2026-01-08"))
+    assert c.m.s.stage == "formal_notice"
+
+
+def test_a_sanction_without_injunction_or_penalty_says_only_the_fine() -> None:
+    c = case(*TO_HEARING, ev("sanction_decided", "2026-02-20", fine_eur=1_000))
+    assert [t.detail for t in c.m.s.timeline if t.kind == "outcome"
+            and t.name == "sanction_decided"] == ["fine 1,000 EUR"]
+    c = case(*TO_HEARING, ev("sanction_decided", "2026-02-20", fine_eur=0,
+                             injunction_period="1 month"), ev("decision_notified", "2026-02-21"),
+             ev("compliance_established", "2026-03-02"))
+    assert [t.detail for t in c.m.s.timeline if t.kind == "outcome"
+            and t.name == "compliance_established"] == [""]
+    assert c.m.status(c.now).sanction.penalty_eur == 0
+
+
+def test_the_penalty_runs_to_today_until_compliance_or_a_cut_off() -> None:
+    c = case(*PENALTY_DECISION)
+    # Due Mon 23 Mar 2026; on Fri 27 Mar: 24 .. 27 Mar = 4 days at EUR 500, in the status
+    # and in the state the workflow keeps.
+    c.run_to(datetime(2026, 3, 27, 12, tzinfo=PARIS))
+    assert (c.m.s.sanction.penalty_days, c.m.s.sanction.penalty_eur) == (4, 2_000)
+    assert c.m.status(datetime(2026, 3, 30, 12, tzinfo=PARIS)).sanction.penalty_eur == 3_500
