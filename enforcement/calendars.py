@@ -54,6 +54,11 @@ class CalendarError(ValueError):
 SUBDIVISION_ALIASES: dict[tuple[str, str], str] = {("FR", "67"): "6AE", ("FR", "68"): "6AE"}
 
 
+def _day(d: date) -> date:
+    """The calendar day of a date or of a date-time as written (its own local day)."""
+    return d.date() if isinstance(d, datetime) else d
+
+
 class Calendar:
     """Which days are working days in one jurisdiction, and why the others are not."""
 
@@ -140,7 +145,8 @@ class Calendar:
     def is_working_day(self, d: date) -> bool:
         try:
             return self._work[d]
-        except KeyError:  # a year not seen yet (or a datetime)
+        except KeyError:  # a year not seen yet, or a datetime: its day
+            d = _day(d)
             self._load(d.year)
             return d.weekday() < 5 and d not in self._holidays(d.year)
 
@@ -148,7 +154,8 @@ class Calendar:
         """'a Sunday', 'a public holiday (Assumption Day)', or None for a working day."""
         try:
             return self._why[d]
-        except KeyError:  # a year not seen yet (or a datetime)
+        except KeyError:  # a year not seen yet, or a datetime: its day
+            d = _day(d)
             self._load(d.year)
             return self._why_uncached(d)
 

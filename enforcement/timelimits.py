@@ -352,6 +352,15 @@ def extend_deadline(previous: Deadline, cal: Calendar, *, period: str | Period |
                     tuple(out), rs.name, cal.key)
 
 
+def _without_expiry(explanation: tuple[str, ...]) -> list[str]:
+    """The sentences of an explanation but its closing "It expires at ..." (periods in hours
+    have none: their last sentence says where the period runs to, and stays)."""
+    out = list(explanation)
+    if out and out[-1].startswith("It expires at "):
+        out.pop()
+    return out
+
+
 def suspend_deadline(previous: Deadline, days: int, cal: Calendar, *,
                      suspended_on: date | None = None, resumed_on: date | None = None,
                      rules: str | RuleSet | None = None) -> Deadline:
@@ -364,7 +373,7 @@ def suspend_deadline(previous: Deadline, days: int, cal: Calendar, *,
     rs = rules if isinstance(rules, RuleSet) else get_rules(rules or previous.rules)
     span = (f" (from {suspended_on.isoformat()} to {resumed_on.isoformat()})"
             if suspended_on and resumed_on else "")
-    out = list(previous.explanation[:-1])  # drop the old expiry sentence
+    out = _without_expiry(previous.explanation)
     if isinstance(previous.raw_end, datetime):
         end = previous.raw_end + timedelta(days=days)
         out.append(f"The case was suspended for {days} day{'s' if days > 1 else ''}{span}: "
@@ -447,7 +456,7 @@ def earliest_date(notified: date | datetime, period: str | Period, cal: Calendar
     if p.in_hours or p.in_working_days:
         dl = compute_deadline(notified, p, cal, rs)
         first = dl.due_date
-        return first, dl.explanation[:-1]
+        return first, tuple(_without_expiry(dl.explanation))
     start = local_date(notified, cal)
     out = [f"Minimum notice of {p.text} from {start.isoformat()} ({cal.label} calendar)."]
     first = _span_days(start, p, cal, rs, out)

@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 
 from enforcement.calendars import get_calendar
 from enforcement.cli import app
-from enforcement.timelimits import TimeLimitError, compute_deadline, parse_moment
+from enforcement.timelimits import (
+    TimeLimitError,
+    compute_deadline,
+    earliest_date,
+    parse_moment,
+    suspend_deadline,
+)
 
 PARIS = get_calendar("FR")
 LONDON = get_calendar("GB", "ENG")
@@ -103,3 +109,37 @@ def test_an_unknown_subdivision_lists_the_codes_and_the_aliases() -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: unknown subdivision '99' of FR; supported: 57, 6AE")
     assert result.stderr.endswith("; 67 for 6AE; 68 for 6AE\n")
+
+
+def test_a_date_time_is_judged_by_its_day() -> None:
+    # Thu 14 Jul 2022 is National Day, whatever the hour.
+    assert PARIS.is_working_day(datetime(2022, 7, 14, 10)) is False
+    assert PARIS.why_not_working(datetime(2022, 7, 14, 10)) == "a public holiday (National Day)"
+    assert PARIS.is_working_day(datetime(2022, 7, 15, 10)) is True
+
+
+def test_hour_periods_keep_their_sentence_when_suspended_or_used_as_notice() -> None:
+    # 72 hours from Fri 5 Jan 2024 14:00 run to Mon 8 Jan 14:00; suspended 2 days: Wed 10 Jan.
+    dl = compute_deadline(parse_moment("2024-01-05T14:00:00+01:00"), "72 hours", PARIS)
+    moved = suspend_deadline(dl, 2, PARIS)
+    assert moved.explanation == (
+        "72 hours from 2024-01-05T14:00:00+01:00 runs to 2024-01-08T14:00:00+01:00 "
+        "(Europe/Paris time); a period in hours is counted by the clock and is never extended "
+        "for Saturdays, Sundays or public holidays.",
+        "The case was suspended for 2 days: the end moves to 2024-01-10T14:00:00+01:00.")
+    # A notice of at least 24 hours given on Fri 15 Jul 2022 at 18:00: the earliest day is
+    # Sat 16 Jul, and the explanation says why.
+    first, why = earliest_date(parse_moment("2022-07-15T18:00:00+02:00"), "24 hours", PARIS)
+    assert first.isoformat() == "2022-07-16"
+    assert why == ("24 hours from 2022-07-15T18:00:00+02:00 runs to 2022-07-16T18:00:00+02:00 "
+                   "(Europe/Paris time); a period in hours is counted by the clock and is "
+                   "never extended for Saturdays, Sundays or public holidays.",)
+    # A day period drops only its old closing expiry sentence when suspended: Fri 6 Mar 2026
+    # + 7 days = Fri 13 Mar, one expiry sentence, the new one, last.
+    dl = compute_deadline(parse_moment("2026-01-06"), "2 months", PARIS)
+    moved = suspend_deadline(dl, 7, PARIS)
+    assert moved.explanation[:-2] == dl.explanation[:-1]
+    assert moved.explanation[-2:] == (
+        "The case was suspended for 7 days: those days are added to the period, whose last "
+        "day becomes 2026-03-13.",
+        "It expires at 24:00 on 2026-03-13, Europe/Paris time (2026-03-14T00:00:00+01:00).")
