@@ -62,3 +62,14 @@ def recent_day(ok: Callable[[date], bool], within: int = 35,
 def end_of_day(d: date, zone: str = "Europe/Paris") -> str:
     """24:00 of `d` in `zone` (00:00 of the next day there), as the engine writes it."""
     return datetime.combine(d + timedelta(days=1), time(0), ZoneInfo(zone)).isoformat()
+
+
+# A worked example used by several tests: Thu 14 Jul 2022 + 1 month = Sun 14 Aug; Mon 15 Aug
+# is Assumption Day: the period ends on Tue 16 Aug 2022, at 24:00 Paris time (CEST).
+JULY_14_PLUS_1_MONTH = (
+    "Period of 1 month from 2022-07-14 under the French Code of civil procedure, FR "
+    "calendar; the day of the event is not counted (CPC art. 641).",
+    "1 month after 2022-07-14 is 2022-08-14, the day with the same number (CPC art. 641).",
+    "2022-08-14 is a Sunday; 2022-08-15 is a public holiday (Assumption Day): the "
+    "period ends on the next working day, Tuesday 2022-08-16 (CPC art. 642).",
+    "It expires at 24:00 on 2022-08-16, Europe/Paris time (2022-08-17T00:00:00+02:00).")

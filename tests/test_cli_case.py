@@ -27,7 +27,7 @@ from enforcement.case import ACCEPTS, ANYTIME
 from enforcement.cli import app
 from enforcement.procedures import get_procedure
 from enforcement.settings import get_settings
-from tests.dates import months_later, recent_day, working_day
+from tests.dates import JULY_14_PLUS_1_MONTH, months_later, recent_day, working_day
 from tests.test_api import Stack
 
 runner = CliRunner()
@@ -227,15 +227,7 @@ def test_show_prints_stage_deadlines_explanations_and_timeline() -> None:
     assert "stage: investigation" in out
     # Thu 14 Jul 2022 + 1 month = Sun 14 Aug; Mon 15 Aug is Assumption Day -> Tue 16 Aug.
     assert "information_response due 2022-08-16" in out
-    for sentence in (
-            "Period of 1 month from 2022-07-14 under the French Code of civil procedure, FR "
-            "calendar; the day of the event is not counted (CPC art. 641).",
-            "1 month after 2022-07-14 is 2022-08-14, the day with the same number "
-            "(CPC art. 641).",
-            "2022-08-14 is a Sunday; 2022-08-15 is a public holiday (Assumption Day): the "
-            "period ends on the next working day, Tuesday 2022-08-16 (CPC art. 642).",
-            "It expires at 24:00 on 2022-08-16, Europe/Paris time "
-            "(2022-08-17T00:00:00+02:00)."):
+    for sentence in JULY_14_PLUS_1_MONTH:
         assert sentence in out
     assert "Timeline" in out and "information_requested" in out
     one_error_line(enforce("case", "show", "NO-SUCH-CASE", code=2), "no case")
