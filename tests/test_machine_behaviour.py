@@ -532,3 +532,81 @@ def test_the_penalty_runs_to_today_until_compliance_or_a_cut_off() -> None:
     c.run_to(datetime(2026, 3, 27, 12, tzinfo=PARIS))
     assert (c.m.s.sanction.penalty_days, c.m.s.sanction.penalty_eur) == (4, 2_000)
     assert c.m.status(datetime(2026, 3, 30, 12, tzinfo=PARIS)).sanction.penalty_eur == 3_500
+
+
+# --- consequences that belong to one deadline only -------------------------------------------
+
+def test_only_the_formal_notice_refers_the_case_when_it_runs_out() -> None:
+    # During the notice (due Fri 6 Mar 2026), an information request of 10 days from Mon
+    # 12 Jan runs out on Thu 22 Jan: missed, and the case stays at the formal notice.
+    c = case(COMPLAINT, NOTICE, ev("information_requested", "2026-01-12", period="10 days"))
+    c.run_to(datetime(2026, 1, 23, 12, tzinfo=PARIS))
+    assert c.deadline("information_response").status == "missed"
+    assert c.m.s.stage == "formal_notice"
+    assert not [t for t in c.m.s.timeline if t.name == "referred_to_sanction"]
+
+
+def test_only_the_injunction_starts_the_penalty() -> None:
+    # Notified Sat 21 Feb 2026: the injunction runs to Mon 23 Mar; the appeal, 2 months, to
+    # Tue 21 Apr. The appeal running out starts no second accrual.
+    c = case(*PENALTY_DECISION)
+    c.run_to(datetime(2026, 4, 23, 12, tzinfo=PARIS))
+    assert c.deadline("appeal").status == "missed"
+    assert [t.date for t in c.m.s.timeline if t.name == "penalty_accrual_started"] == [
+        "2026-03-24"]
+
+
+def test_no_liquidation_without_a_daily_penalty_even_with_an_injunction() -> None:
+    c = case(*TO_HEARING, ev("sanction_decided", "2026-02-20", fine_eur=0,
+                             injunction_period="1 month"), ev("decision_notified", "2026-02-21"))
+    refused(c, ev("liquidation_opened", "2026-04-01", cutoff="2026-03-31"),
+            "liquidation_opened rejected: the decision carries no daily penalty payment$")
+
+
+def test_the_upper_tier_cap_message_names_its_basis() -> None:
+    c = case(*TO_HEARING, turnover=2_000_000_000)
+    refused(c, ev("sanction_decided", "2026-02-20", fine_eur=80_000_001),
+            r"above the cap of 80,000,000 \(the higher of 20,000,000 and 4% of the annual "
+            r"turnover 2,000,000,000\)$")
+
+
+def test_a_suspension_of_one_day_moves_the_deadline_by_one_day_and_says_when() -> None:
+    # Suspended Tue 20 Jan, resumed Wed 21 Jan 2026: Fri 6 Mar + 1 day = Sat 7 Mar, rolled
+    # to Mon 9 Mar 2026.
+    c = case(COMPLAINT, NOTICE, ev("case_suspended", "2026-01-20"),
+             ev("case_resumed", "2026-01-21"))
+    rec = c.deadline("formal_notice_compliance")
+    assert rec.due == "2026-03-09"
+    assert ("The case was suspended for 1 day (from 2026-01-20 to 2026-01-21): those days are "
+            "added to the period, whose last day becomes 2026-03-07.") in rec.explanation
+    refused(c, ev("case_resumed", "2026-01-22"),
+            "^case_resumed rejected: the case is not suspended$")
+
+
+def test_recorded_fields_are_plain_text_and_numbers() -> None:
+    # The register and timeline get dates as ISO text, and no empty or false field.
+    c = case(*TO_HEARING[:2])
+    scheduled = ev("hearing_scheduled", "2026-01-07", hearing_date="2026-02-10")
+    c.run_to_day_of(scheduled)
+    c.m.apply(EVENT_ADAPTER.validate_python(scheduled), c.now)
+    [row] = [r for r in c.m.take_effects().register if r.table == "events"]
+    assert row.data["fields"] == {"hearing_date": "2026-02-10"}
+    c.record(ev("compliance_evidence_submitted", "2026-01-08"))
+    events = [t for t in c.m.s.timeline if t.kind == "event"]
+    assert [(t.name, t.detail) for t in events[-2:]] == [
+        ("hearing_scheduled", "hearing_date=2026-02-10"), ("compliance_evidence_submitted", "")]
+    c.record(ev("hearing_held", "2026-02-10"))
+    c.record(ev("sanction_decided", "2026-02-20", fine_eur=1, publish=False))
+    assert [t.detail for t in c.m.s.timeline if t.kind == "event"][-1] == "fine_eur=1"
+
+
+def test_a_case_opened_with_its_complainant_and_subject_keeps_them() -> None:
+    proc = get_procedure("fr-cnil")
+    now = datetime(2026, 1, 5, 9, tzinfo=PARIS)
+    m = Machine.open(CaseInput(case_id="K-1", controller=Controller(name="A", country="FR"),
+                               subject="cookies", complainant_ref="C-7"), proc, now)
+    assert (m.s.subject, m.s.complainant_ref, m.s.opened_at) == ("cookies", "C-7", now)
+    # A later complaint keeps the subject given at opening.
+    m.apply(EVENT_ADAPTER.validate_python(ev("complaint_received", "2026-01-05",
+                                             subject="other", complainant_ref="C-7")), now)
+    assert m.s.subject == "cookies"
