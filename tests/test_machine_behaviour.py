@@ -610,3 +610,73 @@ def test_a_case_opened_with_its_complainant_and_subject_keeps_them() -> None:
     m.apply(EVENT_ADAPTER.validate_python(ev("complaint_received", "2026-01-05",
                                              subject="other", complainant_ref="C-7")), now)
     assert m.s.subject == "cookies"
+
+
+# --- short periods, repeats, and figures kept in the state -----------------------------------
+
+def test_a_short_period_gets_only_the_reminders_after_it_opens() -> None:
+    # 10 days from Tue 6 Jan 2026: Fri 16 Jan. The 14-day reminder would fall before the
+    # notice (Fri 2 Jan): never sent; the 3-day one goes on Tue 13 Jan, 09:00.
+    c = case(COMPLAINT, ev("formal_notice_issued", "2026-01-06", period="10 days"))
+    assert c.m.next_wake() == datetime(2026, 1, 13, 9, tzinfo=PARIS)
+    c.run_to(datetime(2026, 1, 13, 9, tzinfo=PARIS))
+    assert {s for _, _, s in c.reminders()} == {
+        "[B-1] Reminder: formal notice compliance due 2026-01-16 (3 days)"}
+
+
+def test_a_repeat_of_an_applied_event_passes_the_check_even_after_the_stage_moved() -> None:
+    # The workflow's validator checks a resent event: a repeat of one already applied is
+    # harmless, even though the case has moved on and would refuse it as a new event.
+    c = case(COMPLAINT)
+    notice = EVENT_ADAPTER.validate_python({**NOTICE, "id": "MED-1"})
+    c.m.apply(notice, c.now)
+    c.m.check(notice)  # no refusal
+    with pytest.raises(EventRejected):
+        c.m.check(EVENT_ADAPTER.validate_python(NOTICE))
+
+
+def test_a_refused_extension_lists_every_pending_deadline() -> None:
+    c = case(COMPLAINT, ev("information_requested", "2026-01-06"))
+    refused(c, ev("extension_granted", "2026-01-07", deadline="appeal", period="1 month"),
+            "pending: complainant_progress, information_response$")
+
+
+def test_a_rapporteur_without_notice_informs_the_complainant_of_progress() -> None:
+    c = case(COMPLAINT, ev("rapporteur_designated", "2026-01-20"))
+    assert c.deadline("complainant_progress").status == "met"
+    assert c.m.s.stage == "rapporteur"
+
+
+def test_an_hour_period_against_a_minimum_in_days() -> None:
+    # 240 hours from 12:00 on Tue 6 Jan 2026 end at 12:00 on Fri 16 Jan, before the end of
+    # the 10th day (24:00 on 16 Jan): under the minimum. 252 hours end at 24:00: enough.
+    c = case(COMPLAINT)
+    refused(c, ev("formal_notice_issued", "2026-01-06", period="240 hours"),
+            "a compliance period of 240 hours is under the minimum of 10 days")
+    c.record(ev("formal_notice_issued", "2026-01-06", period="252 hours"))
+    assert c.deadline("formal_notice_compliance").due == "2026-01-17T00:00:00+01:00"
+
+
+def test_figures_stop_at_the_cut_off_and_an_injunction_without_penalty_accrues_nothing() -> None:
+    c = case(*PENALTY_DECISION, ev("liquidation_opened", "2026-04-10", cutoff="2026-04-09"))
+    c.run_to(datetime(2026, 6, 1, tzinfo=PARIS))
+    # 24 Mar .. 9 Apr = 17 days, kept in the state however late the clock runs.
+    assert (c.m.s.sanction.penalty_days, c.m.s.sanction.penalty_eur) == (17, 8_500)
+    c = case(*TO_HEARING, ev("sanction_decided", "2026-02-20", fine_eur=0,
+                             injunction_period="1 month"), ev("decision_notified", "2026-02-21"))
+    status = c.m.status(datetime(2026, 6, 1, tzinfo=PARIS))
+    assert (status.sanction.penalty_days, status.sanction.penalty_eur) == (0, 0)
+
+
+def test_a_liquidation_after_compliance_counts_to_compliance_and_says_so() -> None:
+    # Compliance Thu 2 Apr 2026, cut-off 9 Apr: 24 Mar .. 2 Apr = 10 days at EUR 500; and on
+    # the cut-off day itself the reason is still the compliance.
+    for complied, days in (("2026-04-02", 10), ("2026-04-09", 17)):
+        c = case(COMPLAINT, *PENALTY_DECISION, ev("compliance_established", complied),
+                 ev("liquidation_opened", "2026-04-10", cutoff="2026-04-09"))
+        mail = next(n for n in c.sent if n.template == "liquidation_opened")
+        assert mail.data["explanation"] == [
+            f"{days} days of delay from 2026-03-24 to {complied} inclusive (compliance "
+            f"established) at EUR 500 per day: EUR {days * 500:,}."]
+        notes = [n for n in c.sent if n.template == "compliance_established"]
+        assert {n.party for n in notes} == {"controller", "complainant", "case_handler"}

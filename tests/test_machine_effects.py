@@ -127,6 +127,7 @@ def test_from_the_complaint_to_the_referral() -> None:
                                  "fields": {"subject": "cookies", "complainant_ref": "C-1"}}
     assert o.data["stage:1:complaint"] == {"stage": "complaint", "status": "open"}
     progress = o.data["deadline:0:pending"]
+    assert progress["seq"] == 0
     assert (progress["name"], progress["trigger_date"], progress["period"], progress["due"],
             progress["expires_at"], progress["status"]) == (
         "complainant_progress", "2026-01-05", "3 months", "2026-04-07",
