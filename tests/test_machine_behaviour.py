@@ -680,3 +680,12 @@ def test_a_liquidation_after_compliance_counts_to_compliance_and_says_so() -> No
             f"established) at EUR 500 per day: EUR {days * 500:,}."]
         notes = [n for n in c.sent if n.template == "compliance_established"]
         assert {n.party for n in notes} == {"controller", "complainant", "case_handler"}
+
+
+def test_an_ico_deadline_cites_the_ico_counting_rules() -> None:
+    c = case(ev("complaint_received", "2026-01-05", subject="s", complainant_ref="C"),
+             ev("formal_notice_issued", "2026-01-06", period="28 days"), procedure="uk-ico")
+    rec = c.deadline("formal_notice_compliance")
+    assert rec.explanation[0] == (
+        "Period of 28 days from 2026-01-06 under the UK tribunal procedure rules, GB (ENG) "
+        "calendar; the day of the event is not counted (GRC Rules r. 12).")
