@@ -21,6 +21,7 @@ from activities.register_db import make_engine, migrate
 from activities.webhooks import WebhookPublisher
 from enforcement import metrics
 from enforcement.logs import configure
+from enforcement.process import leave
 from enforcement.settings import Settings, get_settings
 from enforcement.temporal import connect, start_dev_server
 from workflows import workflow_runner
@@ -76,4 +77,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+        exit_code = 0
+    except SystemExit as exc:
+        exit_code = exc.code if isinstance(exc.code, int) else 1
+    leave(exit_code)

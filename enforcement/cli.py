@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from rich.table import Table
 from enforcement.calendars import Calendar, CalendarError, get_calendar
 from enforcement.periods import PeriodError
 from enforcement.procedures import ProcedureError, all_procedures, get_procedure
+from enforcement.process import leave
 from enforcement.timelimits import TimeLimitError, compute_deadline, parse_moment, year_problem
 
 if TYPE_CHECKING:
@@ -669,9 +669,7 @@ def main() -> None:
         if isinstance(exc.code, str):
             sys.stderr.write(exc.code + "\n")
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    leave(code)
 
 
 if __name__ == "__main__":

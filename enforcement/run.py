@@ -31,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 from enforcement import metrics
 from enforcement.api import TokenError, create_app, load_grants
 from enforcement.logs import configure
+from enforcement.process import leave
 from enforcement.settings import Settings, get_settings
 from enforcement.temporal import connect, start_dev_server
 
@@ -192,7 +193,7 @@ async def serve(settings: Settings) -> int:
 def main() -> None:
     settings = get_settings()
     configure(settings.log_level, settings.log_json)
-    sys.exit(asyncio.run(serve(settings)))
+    leave(asyncio.run(serve(settings)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,20 @@
+"""Leaving a process that used the Temporal SDK.
+
+The SDK's native threads can outlive the event loop and abort the interpreter's teardown
+(temporalio/sdk-python#300: "PyGILState_Release ... must be current"), after the program has
+done all its work and said so. Programs therefore flush their output and leave without that
+teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+
+def leave(code: int) -> NoReturn:
+    """Flush standard output and error, then end the process with `code` at once."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
