@@ -53,13 +53,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import holidays
 import structlog
 from dateutil.relativedelta import relativedelta
+from reference import fr_due
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -186,11 +186,7 @@ async def api_round(port: int, token: str, n: int, concurrency: int, tag: str,
 def progress_due() -> str:
     """The complainant-progress deadline of the complaint, computed here: 3 months (GDPR art.
     78(2)), rolled past a Saturday, Sunday or French public holiday (CPC art. 642)."""
-    d = COMPLAINT + relativedelta(months=3)
-    fr = holidays.country_holidays("FR")
-    while d.weekday() >= 5 or d in fr:
-        d += timedelta(days=1)
-    return d.isoformat()
+    return fr_due(COMPLAINT, relativedelta(months=3)).isoformat()
 
 
 async def gather_limited(items: Sequence[str], fn: Callable[[str], Awaitable[str | None]],

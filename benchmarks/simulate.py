@@ -44,7 +44,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import holidays
 import structlog
 from dateutil.relativedelta import relativedelta
 from temporalio.worker import Worker
@@ -68,6 +67,7 @@ from enforcement.simulation import (  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bare import BareLifecycle, noop  # noqa: E402
+from reference import fr_due  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "clearview.yaml"
 
@@ -108,22 +108,11 @@ DEADLINES = {
 CUTOFF = date(2023, 2, 9)            # liquidation_opened's cutoff
 PER_DAY = 100_000
 FINE = 20_000_000
-_FR = holidays.country_holidays("FR")
-
-
-def _roll(d: date) -> date:
-    """CPC art. 642: a period ending on a Saturday, Sunday or public holiday runs to the next
-    working day (metropolitan France)."""
-    while d.weekday() >= 5 or d in _FR:
-        d += timedelta(days=1)
-    return d
-
-
 def expected(shift: int) -> dict[str, Any]:
     """The figures a Clearview-like scenario shifted by `shift` days must show: each
     deadline's due date, and the penalty from the day after the injunction's due date to the
     cut-off, both included."""
-    dues = {name: _roll(trigger + timedelta(days=shift) + period).isoformat()
+    dues = {name: fr_due(trigger + timedelta(days=shift), period).isoformat()
             for name, (trigger, period) in DEADLINES.items()}
     days = (CUTOFF + timedelta(days=shift) - date.fromisoformat(
         dues["injunction_compliance"])).days
