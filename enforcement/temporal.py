@@ -241,8 +241,9 @@ def accepted_events(stage: str) -> list[str]:
 
 
 def check_dates(value: BaseModel, where: str = "") -> None:
-    """Dates outside EARLIEST_YEAR..LATEST_YEAR are refused before anything reaches a workflow:
-    a legal period counted from year 9999 cannot be computed, and a case is not that old."""
+    """Dates outside the years the time-limit core accepts (`year_problem`) are refused before
+    anything reaches a workflow: a legal period counted from year 9999 cannot be computed, and
+    a case is not that old."""
     for name, field_value in vars(value).items():
         if isinstance(field_value, list):
             for i, item in enumerate(field_value):
