@@ -101,7 +101,8 @@ DEADLINES = {
     "complainant_progress": (date(2020, 5, 25), relativedelta(months=3)),  # GDPR 78(2)
     "formal_notice_compliance": (date(2021, 11, 26), relativedelta(months=2)),  # the notice's
     "report_observations": (date(2022, 7, 14), relativedelta(months=1)),  # décret 40
-    "appeal": (date(2022, 10, 17), relativedelta(months=4)),  # CJA R421-1, + 2 months abroad
+    # CJA R421-1 (a délai franc), + 2 months abroad (R421-7)
+    "appeal": (date(2022, 10, 17), relativedelta(months=4)),
     "injunction_compliance": (date(2022, 10, 17), relativedelta(months=2)),  # the decision's
     "liquidation_observations": (date(2023, 2, 9), relativedelta(days=15)),  # décret 44
 }
@@ -112,7 +113,8 @@ def expected(shift: int) -> dict[str, Any]:
     """The figures a Clearview-like scenario shifted by `shift` days must show: each
     deadline's due date, and the penalty from the day after the injunction's due date to the
     cut-off, both included."""
-    dues = {name: fr_due(trigger + timedelta(days=shift), period).isoformat()
+    dues = {name: fr_due(trigger + timedelta(days=shift), period,
+                         franc=name == "appeal").isoformat()
             for name, (trigger, period) in DEADLINES.items()}
     days = (CUTOFF + timedelta(days=shift) - date.fromisoformat(
         dues["injunction_compliance"])).days
@@ -124,6 +126,7 @@ def expected(shift: int) -> dict[str, Any]:
 
 # The checker against the public record (README, "A check against the public record").
 assert expected(0)["injunction_compliance due"] == "2022-12-19"
+assert expected(0)["appeal due"] == "2023-02-20"  # Fri 17 Feb, franc Sat 18, rolled Mon 20
 assert date(2022, 12, 19).weekday() == 0
 assert expected(0)["penalty_days"] == 52 and expected(0)["liquidated_eur"] == 5_200_000
 

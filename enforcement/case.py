@@ -209,15 +209,17 @@ class Machine:
 
     def _open_deadline(self, name: str, trigger: date | datetime, period: str | Period,
                        at: datetime, preface: tuple[str, ...] = ()) -> DeadlineRecord:
-        dl = compute_deadline(trigger, period, self.cal, self.p.rule_set)
-        return self._add_deadline(name, dl, at, preface)
+        dl = compute_deadline(trigger, period, self.cal, self.p.rules_for(name))
+        note = self.p.practice_note(name)
+        return self._add_deadline(name, dl, at, (*preface, note) if note else preface)
 
     def _add_deadline(self, name: str, dl: Deadline, at: datetime,
                       preface: tuple[str, ...] = ()) -> DeadlineRecord:
         rec = DeadlineRecord(
             name=name, trigger_date=_iso(dl.trigger), period=dl.period, due=_iso(dl.due),
             expires_at=dl.expires_at, explanation=[*preface, *dl.explanation],
-            seq=len(self.s.deadlines), raw_end=_iso(dl.raw_end), opened_at=at)
+            seq=len(self.s.deadlines), raw_end=_iso(dl.raw_end), opened_at=at,
+            rules=dl.rules)
         self.s.deadlines.append(rec)
         self._timeline(dl.trigger, "deadline", name, f"due {rec.due} ({dl.period})")
         self._record_deadline(rec, at, "pending")
@@ -229,7 +231,8 @@ class Machine:
 
     def _core(self, rec: DeadlineRecord) -> Deadline:
         return deadline_from_record(rec.trigger_date, rec.period, rec.raw_end, rec.due,
-                                    rec.expires_at, rec.explanation, self.p.rules, self.cal)
+                                    rec.expires_at, rec.explanation,
+                                    rec.rules or self.p.rules_for(rec.name).name, self.cal)
 
     def _meet(self, name: str, when: date | datetime, at: datetime) -> DeadlineRecord | None:
         rec = self.pending(name)
@@ -375,8 +378,9 @@ class Machine:
     def _check_formal_notice_issued(self, ev: Any) -> None:
         period = parse_period(ev.period or self.p.periods.formal_notice_compliance)
         minimum = parse_period(self.p.periods.formal_notice_minimum)
-        given = compute_deadline(ev.date, period, self.cal, self.p.rule_set)
-        least = compute_deadline(ev.date, minimum, self.cal, self.p.rule_set)
+        rules = self.p.rules_for("formal_notice_compliance")
+        given = compute_deadline(ev.date, period, self.cal, rules)
+        least = compute_deadline(ev.date, minimum, self.cal, rules)
         if _instant(given.raw_end, self.cal) < _instant(least.raw_end, self.cal):
             raise EventRejected(
                 f"formal_notice_issued rejected: a compliance period of {period.text} is under "
@@ -425,16 +429,14 @@ class Machine:
                 f"{self.p.formal_notice_max_extensions} time(s) under {self.p.name} and "
                 f"already was")
         try:
-            extend_deadline(self._core(rec), self.cal, period=ev.period, until=ev.until,
-                            rules=self.p.rule_set)
+            extend_deadline(self._core(rec), self.cal, period=ev.period, until=ev.until)
         except ValueError as exc:
             raise EventRejected(f"extension_granted rejected: {exc}") from None
 
     def _on_extension_granted(self, ev: Any, n: int, now: datetime) -> None:
         old = self.pending(ev.deadline)
         assert old is not None
-        new = extend_deadline(self._core(old), self.cal, period=ev.period, until=ev.until,
-                              rules=self.p.rule_set)
+        new = extend_deadline(self._core(old), self.cal, period=ev.period, until=ev.until)
         self._deadline_status(old, "extended", now)
         if ev.deadline == "formal_notice_compliance":
             self.s.notice_extensions += 1
@@ -472,7 +474,7 @@ class Machine:
             if rec.status != "pending" or days == 0:
                 continue
             moved = suspend_deadline(self._core(rec), days, self.cal, suspended_on=since,
-                                     resumed_on=resumed, rules=self.p.rule_set)
+                                     resumed_on=resumed)
             rec.due, rec.raw_end = _iso(moved.due), _iso(moved.raw_end)
             rec.expires_at, rec.explanation = moved.expires_at, list(moved.explanation)
             self._record_deadline(rec, now, f"suspended:{n}")
@@ -537,7 +539,7 @@ class Machine:
 
     def _check_hearing_scheduled(self, ev: Any) -> None:
         first, _ = earliest_date(ev.date, self.p.period("hearing_minimum_notice"), self.cal,
-                                 self.p.rule_set)
+                                 self.p.rules_for("hearing_minimum_notice"))
         if ev.hearing_date < first:
             raise EventRejected(
                 f"hearing_scheduled rejected: a hearing on {ev.hearing_date.isoformat()} is "
@@ -548,7 +550,7 @@ class Machine:
     def _on_hearing_scheduled(self, ev: Any, n: int, now: datetime) -> None:
         self._set_stage("hearing_scheduled", now)
         _, why = earliest_date(ev.date, self.p.period("hearing_minimum_notice"), self.cal,
-                               self.p.rule_set)
+                               self.p.rules_for("hearing_minimum_notice"))
         self._notify(f"event:{n}", ("controller",), "hearing_scheduled",
                      f"Hearing on {ev.hearing_date.isoformat()}", now,
                      {"hearing_date": ev.hearing_date.isoformat(), "explanation": list(why)})
@@ -597,13 +599,18 @@ class Machine:
         self._set_stage("decision_notified", now)
         appeal = self.p.period("appeal")
         preface: tuple[str, ...] = ()
-        if self.abroad and self.p.periods.appeal_abroad_extension:
-            extra = self.p.period("appeal_abroad_extension")
+        country = self.s.controller.country
+        overseas = country in self.p.overseas_countries
+        which = "appeal_overseas_extension" if overseas else "appeal_abroad_extension"
+        if self.abroad and getattr(self.p.periods, which):
+            extra = self.p.period(which)
             appeal = _sum(appeal, extra)
-            preface = (f"The controller is established outside {self.p.country} "
-                       f"({self.s.controller.country}): the appeal period of "
-                       f"{self.p.periods.appeal} is extended by {extra.text} "
-                       f"(CJA R421-7).",)
+            info = self.p.period_info.get(which)
+            cite = info.source if info is not None and info.source else "CJA R421-7"
+            where = (f"lives in a French overseas territory ({country})" if overseas else
+                     f"is established outside {self.p.country} ({country})")
+            preface = (f"The controller {where}: the appeal period of "
+                       f"{self.p.periods.appeal} is extended by {extra.text} ({cite}).",)
         rec = self._open_deadline("appeal", ev.date, appeal, now, preface)
         data: dict[str, Any] = {"appeal": _dl(rec), "fine_eur": self.s.sanction.fine_eur}
         decided = next((e for e in reversed(self.s.timeline)

@@ -19,9 +19,20 @@ from rich.table import Table
 
 from enforcement.calendars import Calendar, CalendarError, get_calendar
 from enforcement.periods import PeriodError
-from enforcement.procedures import ProcedureError, all_procedures, get_procedure
+from enforcement.procedures import (
+    DEADLINE_PERIODS,
+    ProcedureError,
+    all_procedures,
+    get_procedure,
+)
 from enforcement.process import leave
-from enforcement.timelimits import TimeLimitError, compute_deadline, parse_moment, year_problem
+from enforcement.timelimits import (
+    RULE_SETS,
+    TimeLimitError,
+    compute_deadline,
+    parse_moment,
+    year_problem,
+)
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -50,7 +61,7 @@ def deadline(
     procedure: Annotated[str | None, typer.Option(help="procedure parameter set")] = None,
     country: Annotated[str | None, typer.Option(help="ISO country code, e.g. FR")] = None,
     subdivision: Annotated[str | None, typer.Option(help="e.g. 57 (Moselle)")] = None,
-    rules: Annotated[str | None, typer.Option(help="fr-cpc, eu-1182-71, uk-tribunal")] = None,
+    rules: Annotated[str | None, typer.Option(help=", ".join(RULE_SETS))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Compute a legal deadline and explain how it falls where it does."""
@@ -110,10 +121,17 @@ def procedures_show(name: str, as_json: Annotated[bool, typer.Option("--json")] 
     out.print(f"[bold]{proc.name}[/bold]: {proc.title}")
     out.print(f"authority: {proc.authority}; calendar {proc.cal.key}, {proc.cal.timezone}; "
               f"rules {proc.rules}; currency {proc.currency}")
-    table = Table("period", "length")
+    table = Table("period", "length", "rules", "kind", "source", "confirmed")
     for key, value in proc.periods.model_dump().items():
         if value is not None:
-            table.add_row(key, value)
+            info = proc.period_info.get(key)
+            confirmed = "" if info is None or info.confirmed is None else (
+                "yes" if info.confirmed else "no")
+            source = (info.source if info else "") + (" (office practice)"
+                                                      if info and info.practice else "")
+            kind = ("right" if proc.is_right(key) else "obligation") \
+                if key in DEADLINE_PERIODS else ""
+            table.add_row(key, value, proc.rules_for(key).name, kind, source, confirmed)
     out.print(table)
     caps = proc.caps
     out.print(f"reminders: {', '.join(str(d) for d in proc.reminders.offsets_days)} days before")

@@ -265,6 +265,7 @@ class DeadlineRecord(_Model):
     seq: int = Field(default=0, description="position among the case's deadlines")
     raw_end: str = Field(default="", description="last day before any roll")
     opened_at: datetime | None = None
+    rules: str = Field(default="", description="the rule set it was counted by")
 
 
 class TimelineEntry(_Model):

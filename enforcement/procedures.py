@@ -3,6 +3,20 @@
 The workflows read these parameters instead of hard-coding any period, cap or reminder, so
 adding an authority is adding a file. Files are validated on load with errors that name the
 file and the field.
+
+Schema 2 (`schema = 2` at the top of the file) lets each period be a table instead of a
+bare length, so that every value carries where it comes from:
+
+    appeal = { length = "2 months", rules = "fr-cja", source = "CJA R421-1",
+               confirmed = true, kind = "right", holder = "controller" }
+
+`rules` overrides the procedure's default rule set for that period only; `confirmed = false`
+marks a value not checked against the consolidated text; `practice = true` labels office
+practice (not law), which every explanation using it says; `kind` is "right" (a party's
+option: it ends exercised or lapsed) or "obligation" (met or missed); `holder` names who
+holds it. A bare length (schema 1) still reads as before. `family` leaves room for
+procedure families. Copies of older files kept in running workflows' inputs stay readable:
+every field added since has a default.
 """
 
 from __future__ import annotations
@@ -11,9 +25,16 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from enforcement.calendars import Calendar, CalendarError, get_calendar
 from enforcement.periods import Period, PeriodError, parse_period
@@ -44,6 +65,37 @@ class CalendarParams(_Strict):
     timezone: str | None = None
 
 
+SCHEMAS = (1, 2)
+# A party's options, which end exercised or lapsed, when the file does not say (domain.md
+# section 4): the appeal and the controller's observations.
+DEFAULT_RIGHTS = frozenset({"appeal", "report_observations", "reply_observations",
+                            "liquidation_observations"})
+
+# The periods that become deadlines of a case (the others are minimums, extensions and
+# waits): each ends as a right (exercised or lapsed) or an obligation (met or missed).
+DEADLINE_PERIODS = ("complainant_progress", "information_response",
+                    "formal_notice_compliance", "report_observations", "reply_observations",
+                    "appeal", "liquidation_observations", "sanction_decision_limit")
+
+
+class PeriodInfo(_Strict):
+    """What a schema-2 file says of one period besides its length."""
+
+    rules: str | None = None
+    source: str = ""
+    confirmed: bool | None = None
+    practice: bool = False
+    kind: Literal["right", "obligation"] | None = None
+    holder: Literal["controller", "authority", "complainant"] | None = None
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, v: str | None) -> str | None:
+        if v is not None and v not in RULE_SETS:
+            raise ValueError(f"unknown rule set {v!r}; accepted: {', '.join(RULE_SETS)}")
+        return v
+
+
 class Periods(_Strict):
     """Every period of the procedure, as period text ("2 months")."""
 
@@ -56,9 +108,14 @@ class Periods(_Strict):
     hearing_minimum_notice: str
     appeal: str
     appeal_abroad_extension: str | None = None
+    appeal_overseas_extension: str | None = Field(
+        default=None, description="for a controller in a French overseas territory (R421-7)")
     liquidation_observations: str
     sanction_decision_limit: str | None = Field(
         default=None, description="latest decision after the report (UK: 6 months)")
+    referral_grace: str | None = Field(
+        default=None, description="how long an automatic referral waits for a late record "
+        "of a timely act (office practice, not law); none: it does not wait")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -96,6 +153,8 @@ class Caps(_Strict):
 
 
 class Procedure(_Strict):
+    schema_version: int = Field(default=1, alias="schema")
+    family: str | None = None
     name: str
     title: str
     authority: str
@@ -109,6 +168,47 @@ class Procedure(_Strict):
     refer_on_compliance_expiry: bool = True
     formal_notice_max_extensions: int = Field(default=1, ge=0)
     sources: list[str] = Field(default_factory=list)
+    period_info: dict[str, PeriodInfo] = Field(default_factory=dict)
+    overseas_countries: list[str] = Field(
+        default_factory=list, description="country codes of the authority's overseas "
+        "territories, whose residents get appeal_overseas_extension instead of the abroad one")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_periods(cls, data: Any) -> Any:
+        """Schema 2: a period given as a table becomes its length in `periods` and the rest
+        in `period_info`."""
+        if not isinstance(data, dict) or not isinstance(data.get("periods"), dict):
+            return data
+        periods, info = {}, dict(data.get("period_info") or {})
+        for key, value in data["periods"].items():
+            if isinstance(value, dict):
+                value = dict(value)
+                if "length" not in value:
+                    raise ValueError(f"periods.{key}: a period table needs its 'length'")
+                periods[key] = value.pop("length")
+                info[key] = value
+            else:
+                periods[key] = value
+        return {**data, "periods": periods, "period_info": info}
+
+    @field_validator("schema_version")
+    @classmethod
+    def _schema(cls, v: int) -> int:
+        if v not in SCHEMAS:
+            raise ValueError(f"schema {v} is not known; accepted: "
+                             f"{', '.join(str(x) for x in SCHEMAS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _info_names_periods(self) -> Procedure:
+        unknown = sorted(set(self.period_info) - set(Periods.model_fields))
+        if unknown:
+            raise ValueError(f"periods: unknown period(s) {', '.join(unknown)}; accepted: "
+                             f"{', '.join(Periods.model_fields)}")
+        return self
 
     @field_validator("rules")
     @classmethod
@@ -120,6 +220,27 @@ class Procedure(_Strict):
     @property
     def rule_set(self) -> RuleSet:
         return RULE_SETS[self.rules]
+
+    def rules_for(self, period: str) -> RuleSet:
+        """The rule set a period is counted by: its own override, else the default."""
+        info = self.period_info.get(period)
+        return RULE_SETS[info.rules] if info is not None and info.rules else self.rule_set
+
+    def is_right(self, period: str) -> bool:
+        """A party's option (exercised or lapsed), not an obligation (met or missed)."""
+        info = self.period_info.get(period)
+        if info is not None and info.kind is not None:
+            return info.kind == "right"
+        return period in DEFAULT_RIGHTS
+
+    def practice_note(self, period: str) -> str | None:
+        """The sentence an explanation adds for a period that is office practice."""
+        info = self.period_info.get(period)
+        if info is None or not info.practice:
+            return None
+        src = f" ({info.source})" if info.source else ""
+        return (f"The {period.replace('_', ' ')} of {getattr(self.periods, period)} is "
+                f"{self.name}'s office practice, not a rule of law{src}.")
 
     @property
     def cal(self) -> Calendar:

@@ -12,6 +12,10 @@ Rules (domain.md section 3; CPC art. 640-642; Reg. 1182/71 art. 3):
   next working day;
 - Reg. 1182/71 only: a period of two days or more includes at least two working days;
 - a deadline expires at 24:00 of its last day in the calendar's time zone.
+
+Other forums, each a rule set cited in every explanation it produces: French administrative
+courts (`fr-cja`, a délai franc), UK tribunals (`uk-tribunal`, 5 pm on the last day) and UK
+statutes that count a period "beginning with" its event (`uk-statute-beginning`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,12 @@ class TimeLimitError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:
-    """The counting rules a procedure's periods follow, with the citations shown to users."""
+    """The counting rules a procedure's periods follow, with the citations shown to users.
+
+    Each forum counts its own way (domain.md section 3, item 11): `franc` adds the day the
+    period would end (French administrative courts), `first_day_counts` counts the day of
+    the event and never rolls (UK statutes that say "beginning with"), `closes_at` ends the
+    last day at that local time instead of 24:00 (UK tribunals, 5 pm)."""
 
     name: str
     title: str
@@ -43,19 +52,44 @@ class RuleSet:
     min_two_working_days: bool
     cite_two_days: str = ""
     hours_from_next_hour: bool = False
+    franc: bool = False
+    cite_franc: str = ""
+    first_day_counts: bool = False
+    rolls: bool = True
+    closes_at: time | None = None
+    cite_close: str = ""
 
 
 RULE_SETS: dict[str, RuleSet] = {
     "fr-cpc": RuleSet(
         "fr-cpc", "French Code of civil procedure", "CPC art. 641", "CPC art. 641",
         "CPC art. 642", False),
+    "fr-cja": RuleSet(
+        "fr-cja", "French Code of administrative justice (délai franc)", "CJA R421-1",
+        "CJA R421-1", "CPC art. 642, applied by the administrative courts", False,
+        franc=True,
+        cite_franc="CJA R421-1; CE, sect., 4 June 1954, Cne de Décines-Charpieu"),
     "eu-1182-71": RuleSet(
         "eu-1182-71", "Regulation (EEC, Euratom) No 1182/71", "Reg. 1182/71 art. 3(1)",
         "Reg. 1182/71 art. 3(2)(c)", "Reg. 1182/71 art. 3(4)", True, "Reg. 1182/71 art. 3(5)",
         hours_from_next_hour=True),
+    # The tribunal rules say when the last day ends (r. 12(1), 5 pm) and what happens to a
+    # last day that is not a working day (r. 12(2)); how the period itself is counted comes
+    # from the common law: the day of the event is left out, and months end on the
+    # corresponding date (Dodds v Walker).
     "uk-tribunal": RuleSet(
-        "uk-tribunal", "UK tribunal procedure rules", "GRC Rules r. 12",
-        "Interpretation Act 1978 and GRC Rules r. 12", "GRC Rules r. 12(2)", False),
+        "uk-tribunal", "UK tribunal procedure rules",
+        "common-law rule for a period after an event",
+        "corresponding-date rule, Dodds v Walker [1981] UKHL 1", "GRC Rules r. 12(2)", False,
+        closes_at=time(17, 0), cite_close="GRC Rules r. 12(1)"),
+    # DPA 2018 Sch. 16 para 2(2) and 3(4): periods "beginning when" the notice is given. The
+    # first day counts (Zoan v Rouamba [2000] EWCA Civ 8 on "beginning with"), and no rule
+    # moves a last day off a weekend or bank holiday.
+    "uk-statute-beginning": RuleSet(
+        "uk-statute-beginning", "UK statute, period beginning with the event",
+        "the statute counts the period as beginning with that day; Zoan v Rouamba [2000] "
+        "EWCA Civ 8", "corresponding-date rule, Dodds v Walker [1981] UKHL 1", "", False,
+        first_day_counts=True, rolls=False),
 }
 
 
@@ -160,9 +194,14 @@ def _local(naive: datetime, cal: Calendar) -> datetime:
 
 
 def _roll(d: date, cal: Calendar, rules: RuleSet, out: list[str]) -> date:
-    """Move a last day off Saturdays, Sundays and public holidays, saying why."""
+    """Move a last day off Saturdays, Sundays and public holidays, saying why (or, under
+    rules that never roll, say that it stays)."""
     why = cal.why_not_working(d)
     if why is None:
+        return d
+    if not rules.rolls:
+        out.append(f"{_ISO[d]} is {why}; the period is not extended for it: nothing in the "
+                   f"{rules.title.lower()} moves its last day.")
         return d
     reasons = [f"{_ISO[d]} is {why}"]
     d2 = d + _ONE_DAY
@@ -195,10 +234,24 @@ def _two_working_days(start: date, due: date, cal: Calendar, rules: RuleSet,
     return due
 
 
-def _expiry(due: date, cal: Calendar, out: list[str]) -> datetime:
+def _expiry(due: date, cal: Calendar, rules: RuleSet, out: list[str]) -> datetime:
+    if rules.closes_at is not None:
+        exp = datetime.combine(due, rules.closes_at, tzinfo=cal.tz)
+        out.append(f"It expires at {rules.closes_at.strftime('%H:%M')} on {_ISO[due]}, "
+                   f"{cal.timezone} time ({exp.isoformat()}) ({rules.cite_close}).")
+        return exp
     exp, exp_iso = cal.day_end(due)
     out.append(f"It expires at 24:00 on {_ISO[due]}, {cal.timezone} time ({exp_iso}).")
     return exp
+
+
+def _franc(raw: date, rules: RuleSet, out: list[str]) -> date:
+    """A délai franc: the day on which the period would end is not counted either."""
+    last = raw + _ONE_DAY
+    out.append(f"The period is a délai franc: neither the day of notification nor the day on "
+               f"which it would end is counted, so its last day is {day_name(last)} "
+               f"{_ISO[last]} ({rules.cite_franc}).")
+    return last
 
 
 # A period as compute_deadline uses it: the parsed period, its wording, the months to add and
@@ -297,10 +350,18 @@ def compute_deadline(trigger: date | datetime, period: str | Period, cal: Calend
         return Deadline(begin, text, end, end, end, tuple(out), rs.name, cal.key)
 
     start: date = local_date(trigger, cal)
-    out.append(f"Period of {text} from {_ISO[start]} under the {rs.title}, "
-               f"{cal.label} calendar; the day of the event is not counted ({rs.cite_start}).")
+    counted = start
+    if rs.first_day_counts:
+        counted = start - _ONE_DAY
+        out.append(f"Period of {text} beginning with {_ISO[start]} under the {rs.title}, "
+                   f"{cal.label} calendar; the day of the event is the first day of the period "
+                   f"({rs.cite_start}), so it runs as a period after {_ISO[counted]}.")
+    else:
+        out.append(f"Period of {text} from {_ISO[start]} under the {rs.title}, "
+                   f"{cal.label} calendar; the day of the event is not counted "
+                   f"({rs.cite_start}).")
     if p.working_days:
-        d, holidays = cal.working_days_after(start, p.working_days)
+        d, holidays = cal.working_days_after(counted, p.working_days)
         skip = ("; public holidays skipped: "
                 + ", ".join(f"{_ISO[h]} ({name})" for h, name in holidays)
                 if holidays else "")
@@ -309,11 +370,13 @@ def compute_deadline(trigger: date | datetime, period: str | Period, cal: Calend
                    f"{_ISO[d]}{skip}.")
         raw = due = d
     else:
-        raw = _span(start, plan, rs, out)
+        raw = _span(counted, plan, rs, out)
+        if rs.franc:
+            raw = _franc(raw, rs, out)
         due = _roll(raw, cal, rs, out)
         if rs.min_two_working_days and (raw - start).days >= 2:
             due = _two_working_days(start, due, cal, rs, out)
-    exp = _expiry(due, cal, out)
+    exp = _expiry(due, cal, rs, out)
     trig: date | datetime = trigger if isinstance(trigger, datetime) else start
     return Deadline(trig, text, raw, due, exp, tuple(out), rs.name, cal.key)
 
@@ -323,6 +386,11 @@ def extend_deadline(previous: Deadline, cal: Calendar, *, period: str | Period |
     """A deadline moved by an extension: a period counted from the previous due date, or a
     new last day. The new date never comes before the previous one."""
     rs = rules if isinstance(rules, RuleSet) else get_rules(rules or previous.rules)
+    # The added time runs after the previous due date: that day is not counted again, and
+    # the délai franc already had its extra day.
+    if rs.franc or rs.first_day_counts:
+        rs = replace(rs, franc=False, first_day_counts=False,
+                     cite_start="the previous due date is not counted again")
     if (period is None) == (until is None):
         raise TimeLimitError("an extension takes either a period or an 'until' date, "
                              "not both and not neither")
@@ -347,7 +415,7 @@ def extend_deadline(previous: Deadline, cal: Calendar, *, period: str | Period |
     out = [f"Extended until {until.isoformat()} (previously due "
            f"{previous.due_date.isoformat()})."]
     due = _roll(until, cal, rs, out)
-    exp = _expiry(due, cal, out)
+    exp = _expiry(due, cal, rs, out)
     return Deadline(previous.due_date, f"until {until.isoformat()}", until, due, exp,
                     tuple(out), rs.name, cal.key)
 
@@ -387,7 +455,7 @@ def suspend_deadline(previous: Deadline, days: int, cal: Calendar, *,
     start = local_date(previous.trigger, cal)
     if rs.min_two_working_days and (raw - start).days >= 2:
         due = _two_working_days(start, due, cal, rs, out)
-    exp = _expiry(due, cal, out)
+    exp = _expiry(due, cal, rs, out)
     return Deadline(previous.trigger, previous.period, raw, due, exp, tuple(out), rs.name,
                     cal.key)
 

@@ -114,8 +114,17 @@ def test_appeal_period_of_a_controller_abroad() -> None:
     abroad = machine(*DECIDED, country="US")
     appeal = {d.name: d for d in home.s.deadlines}["appeal"]
     appeal_abroad = {d.name: d for d in abroad.s.deadlines}["appeal"]
-    assert appeal.period == "2 months" and appeal.due == "2026-04-21"
-    assert appeal_abroad.period == "4 months" and appeal_abroad.due == "2026-06-22"  # 21 Jun: Sun
+    # Notified Sat 21 Feb 2026; a délai franc (CJA R421-1): the same-numbered day does not
+    # count either. Home: Tue 21 Apr -> Wed 22 Apr. Abroad, 2 + 2 months (R421-7 para 3):
+    # Sun 21 Jun -> Mon 22 Jun, a working day. Overseas (Réunion), 2 + 1 month (R421-7
+    # para 1): Thu 21 May -> Fri 22 May.
+    assert appeal.period == "2 months" and appeal.due == "2026-04-22"
+    assert appeal_abroad.period == "4 months" and appeal_abroad.due == "2026-06-22"
+    overseas = {d.name: d for d in machine(*DECIDED, country="RE").s.deadlines}["appeal"]
+    assert overseas.period == "3 months" and overseas.due == "2026-05-22"
+    assert overseas.explanation[0] == (
+        "The controller lives in a French overseas territory (RE): the appeal period of "
+        "2 months is extended by 1 month (CJA R421-7 para 1).")
 
 
 def test_penalty_from_the_day_after_the_deadline_to_compliance() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -170,14 +170,19 @@ def test_uk_tribunal_rules_are_cited() -> None:
     # Sat 5 Mar 2022 + 2 months = Thu 5 May 2022 in England.
     eng = get_calendar("GB", "ENG")
     dl = compute_deadline(D("2022-03-05"), "2 months", eng, "uk-tribunal")
+    # r. 12 says when the last day ends and what a non-working last day does; the rest is
+    # the common law, cited as such.
     assert dl.explanation[0] == (
         "Period of 2 months from 2022-03-05 under the UK tribunal procedure rules, GB (ENG) "
-        "calendar; the day of the event is not counted (GRC Rules r. 12).")
+        "calendar; the day of the event is not counted (common-law rule for a period after "
+        "an event).")
     assert dl.explanation[1] == (
         "2 months after 2022-03-05 is 2022-05-05, the day with the same number "
-        "(Interpretation Act 1978 and GRC Rules r. 12).")
-    assert dl.explanation[2] == ("It expires at 24:00 on 2022-05-05, Europe/London time "
-                                 "(2022-05-06T00:00:00+01:00).")
+        "(corresponding-date rule, Dodds v Walker [1981] UKHL 1).")
+    # r. 12(1): by 5 pm on the last day, London summer time (BST, +01:00).
+    assert dl.explanation[2] == ("It expires at 17:00 on 2022-05-05, Europe/London time "
+                                 "(2022-05-05T17:00:00+01:00) (GRC Rules r. 12(1)).")
+    assert dl.expires_at == datetime(2022, 5, 5, 16, 0, tzinfo=UTC)
     # 5 Mar + 3 months = Sun 5 Jun 2022, rolled past the Platinum Jubilee bank holiday
     # (Thu 2, Fri 3 Jun are before it) to Mon 6 Jun.
     rolled = compute_deadline(D("2022-03-05"), "3 months", eng, "uk-tribunal")
@@ -187,9 +192,9 @@ def test_uk_tribunal_rules_are_cited() -> None:
 
 def test_an_unknown_rule_set_lists_the_known_ones() -> None:
     with pytest.raises(TimeLimitError) as err:
-        get_rules("fr-cja")
-    assert str(err.value) == ("unknown rule set 'fr-cja'; accepted: fr-cpc, eu-1182-71, "
-                              "uk-tribunal")
+        get_rules("fr-ta")
+    assert str(err.value) == ("unknown rule set 'fr-ta'; accepted: fr-cpc, fr-cja, "
+                              "eu-1182-71, uk-tribunal, uk-statute-beginning")
     with pytest.raises(TimeLimitError, match="unknown rule set 'nope'"):
         compute_deadline(D("2022-01-03"), "1 month", FR, "nope")
 

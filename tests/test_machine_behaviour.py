@@ -132,14 +132,15 @@ def test_ico_reminders_follow_the_procedure_7_and_2_days() -> None:
     # 28 days after Tue 6 Jan 2026: Tue 3 Feb 2026.
     assert c.deadline("formal_notice_compliance").due == "2026-02-03"
     # The workflow wakes 7 days before (Tue 27 Jan) and 2 days before (Sun 1 Feb), 09:00
-    # London time (GMT), then at the expiry, 24:00 on 3 Feb; a reminder goes at each.
+    # London time (GMT), then at the expiry, 17:00 on 3 Feb (GRC Rules r. 12(1)); a
+    # reminder goes at each.
     wakes = []
     while (wake := c.m.next_wake()) is not None and len(wakes) < 4:
         wakes.append(wake)
         c.run_to(wake)
     assert wakes == [datetime(2026, 1, 27, 9, tzinfo=LONDON),
                      datetime(2026, 2, 1, 9, tzinfo=LONDON),
-                     datetime(2026, 2, 4, 0, tzinfo=LONDON)]
+                     datetime(2026, 2, 3, 17, tzinfo=LONDON)]
     assert [(at, s.rsplit("(", 1)[1]) for at, p, s in c.reminders() if p == "controller"] == [
         (wakes[0], "7 days)"), (wakes[1], "2 days)")]
 
@@ -547,8 +548,8 @@ def test_only_the_formal_notice_refers_the_case_when_it_runs_out() -> None:
 
 
 def test_only_the_injunction_starts_the_penalty() -> None:
-    # Notified Sat 21 Feb 2026: the injunction runs to Mon 23 Mar; the appeal, 2 months, to
-    # Tue 21 Apr. The appeal running out starts no second accrual.
+    # Notified Sat 21 Feb 2026: the injunction runs to Mon 23 Mar; the appeal, 2 months as a
+    # délai franc, to Wed 22 Apr. The appeal running out starts no second accrual.
     c = case(*PENALTY_DECISION)
     c.run_to(datetime(2026, 4, 23, 12, tzinfo=PARIS))
     assert c.deadline("appeal").status == "missed"
@@ -688,4 +689,5 @@ def test_an_ico_deadline_cites_the_ico_counting_rules() -> None:
     rec = c.deadline("formal_notice_compliance")
     assert rec.explanation[0] == (
         "Period of 28 days from 2026-01-06 under the UK tribunal procedure rules, GB (ENG) "
-        "calendar; the day of the event is not counted (GRC Rules r. 12).")
+        "calendar; the day of the event is not counted (common-law rule for a period after "
+        "an event).")

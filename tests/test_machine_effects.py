@@ -539,7 +539,8 @@ def test_a_case_closed_without_a_reason_says_closed() -> None:
 
 def test_the_appeal_extension_adds_every_unit_of_both_periods() -> None:
     # A procedure whose appeal and extension mix years, months, weeks and days: Mon 8 Jun
-    # 2026 + 2 years 2 months = Wed 8 Aug 2028, + 2 weeks 2 days = Thu 24 Aug 2028.
+    # 2026 + 2 years 2 months = Tue 8 Aug 2028, + 2 weeks 2 days = Thu 24 Aug 2028; a
+    # délai franc (CJA R421-1) adds that day: Fri 25 Aug 2028.
     base = get_procedure("fr-cnil")
     proc = base.model_copy(update={"periods": base.periods.model_copy(update={
         "appeal": "1 year 1 month 1 week 1 day",
@@ -554,10 +555,10 @@ def test_the_appeal_extension_adds_every_unit_of_both_periods() -> None:
               {"type": "decision_notified", "date": "2026-06-08"}):
         m.apply(EVENT_ADAPTER.validate_python(e), datetime(2026, 6, 8, 12, tzinfo=PARIS))
     appeal = next(d for d in m.s.deadlines if d.name == "appeal")
-    assert (appeal.period, appeal.due) == ("2 years 2 months 2 weeks 2 days", "2028-08-24")
+    assert (appeal.period, appeal.due) == ("2 years 2 months 2 weeks 2 days", "2028-08-25")
     assert appeal.explanation[0] == (
         "The controller is established outside FR (US): the appeal period of 1 year 1 month "
-        "1 week 1 day is extended by 1 year 1 month 1 week 1 day (CJA R421-7).")
+        "1 week 1 day is extended by 1 year 1 month 1 week 1 day (CJA R421-7 para 3).")
 
 
 def test_an_extension_is_recorded_and_told_to_the_controller() -> None:

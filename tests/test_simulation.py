@@ -62,8 +62,9 @@ def test_clearview_dates_and_amounts(clearview: tuple[dict[str, Any], Path]) -> 
     assert [t["date"] for t in referral] == ["2022-01-26"]
     # Decision notified Mon 17 Oct 2022 + 2 months = Sat 17 Dec -> Mon 19 Dec 2022.
     assert due(run, "injunction_compliance") == ["2022-12-19"]
-    # Established in the US: 2 + 2 months, 17 Oct 2022 + 4 months = Fri 17 Feb 2023.
-    assert due(run, "appeal") == ["2023-02-17"]
+    # Established in the US: 2 + 2 months, 17 Oct 2022 + 4 months = Fri 17 Feb 2023; a délai
+    # franc (CJA R421-1): Sat 18 Feb, rolled to Mon 20 Feb 2023.
+    assert due(run, "appeal") == ["2023-02-20"]
     # Penalty from Tue 20 Dec 2022 to the liquidation cut-off of 9 Feb 2023 inclusive:
     # 12 (20-31 Dec) + 31 (Jan) + 9 (Feb) = 52 days x EUR 100,000 (SAN-2023-005).
     assert run["sanction"] == {"fine_eur": 20_000_000, "penalty_per_day_eur": 100_000,

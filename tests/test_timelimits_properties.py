@@ -143,7 +143,37 @@ def test_due_is_never_before_raw_end_and_is_a_working_day(
 
 
 @PROPERTY
-@given(start=triggers, later=st.integers(0, 40), period=day_periods, key=calendars, rs=rules)
+@given(start=triggers, period=day_periods, key=calendars)
+def test_a_delai_franc_ends_a_day_later_then_rolls(start: date, period: str, key: str) -> None:
+    # CJA R421-1, délai franc: the same-numbered (or counted) day does not count either.
+    dl = compute_deadline(start, period, cal_of(key), "fr-cja")
+    p = parse_period(period)
+    if p.in_working_days:
+        return
+    assert dl.raw_end == raw_end_reference(start, p) + ONE_DAY
+    assert dl.due == next_working(key, dl.raw_end)
+    assert dl.expires_at == datetime.combine(dl.due + ONE_DAY, time(0),
+                                             tzinfo=ZoneInfo(TZ[key]))
+
+
+@PROPERTY
+@given(start=triggers, period=day_periods, key=calendars)
+def test_a_period_beginning_with_its_event_counts_it_and_never_rolls(
+        start: date, period: str, key: str) -> None:
+    # A statute's "beginning with": the event's day is day one, and the last day stays put,
+    # working day or not.
+    dl = compute_deadline(start, period, cal_of(key), "uk-statute-beginning")
+    p = parse_period(period)
+    if p.in_working_days:
+        assert dl.due == dl.raw_end
+        assert working_days_in(key, start - ONE_DAY, dl.due) == p.working_days
+        return
+    assert dl.due == dl.raw_end == raw_end_reference(start - ONE_DAY, p)
+
+
+@PROPERTY
+@given(start=triggers, later=st.integers(0, 40), period=day_periods, key=calendars,
+       rs=st.sampled_from((*RULES, "fr-cja", "uk-statute-beginning")))
 def test_a_later_trigger_never_gives_an_earlier_due_date(
         start: date, later: int, period: str, key: str, rs: str) -> None:
     cal = cal_of(key)
@@ -175,11 +205,13 @@ def test_expires_at_midnight_after_the_due_date_in_the_calendar_zone(
     dl = compute_deadline(start, period, cal_of(key), rs)
     tz = ZoneInfo(TZ[key])
     assert isinstance(dl.due, date)
-    nxt = dl.due + ONE_DAY
-    assert dl.expires_at == datetime.combine(nxt, time(0), tzinfo=tz)
+    # UK tribunals: 5 pm on the last day (GRC Rules r. 12(1)); elsewhere 24:00.
+    end = (datetime.combine(dl.due, time(17)) if rs == "uk-tribunal"
+           else datetime.combine(dl.due + ONE_DAY, time(0)))
+    assert dl.expires_at == end.replace(tzinfo=tz)
     local = dl.expires_at.astimezone(tz)
-    assert (local.date(), local.time()) == (nxt, time(0))
-    assert dl.expires_at.utcoffset() == tz.utcoffset(datetime.combine(nxt, time(0)))
+    assert (local.date(), local.time()) == (end.date(), end.time())
+    assert dl.expires_at.utcoffset() == tz.utcoffset(end)
     assert dl.expires_at.isoformat() in dl.explanation[-1]
 
 

@@ -75,9 +75,10 @@ async def test_clearview_full_path(ts_env: WorkflowEnvironment, register: Regist
     assert dl["formal_notice_compliance"][0].explanation == list(notice.explanation)
     report = compute_deadline(D("2022-07-14"), "1 month", CAL, FR.rules)
     assert dl["report_observations"][0].due == report.due.isoformat() == "2022-08-16"
-    # A controller established in the US gets 2 + 2 months to appeal (CJA R421-7).
-    appeal = compute_deadline(D("2022-10-17"), "4 months", CAL, FR.rules)
-    assert dl["appeal"][0].due == appeal.due.isoformat() == "2023-02-17"
+    # A controller established in the US gets 2 + 2 months to appeal (CJA R421-7), counted
+    # as a délai franc (R421-1): Fri 17 Feb 2023, franc Sat 18 Feb, rolled Mon 20 Feb.
+    appeal = compute_deadline(D("2022-10-17"), "4 months", CAL, "fr-cja")
+    assert dl["appeal"][0].due == appeal.due.isoformat() == "2023-02-20"
     assert "outside FR" in dl["appeal"][0].explanation[0]
     inj = compute_deadline(D("2022-10-17"), "2 months", CAL, FR.rules)
     assert dl["injunction_compliance"][0].due == inj.due.isoformat() == "2022-12-19"
