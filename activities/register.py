@@ -85,6 +85,9 @@ class EventData(_Data):
     date: IsoText
     event_id: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
+    recorded_at: IsoText | None = Field(default=None, description="the row's `at` already")
+    recorded_by: str | None = Field(default=None, description="kept in the row's data, so "
+                                    "the chain covers it and erasure removes it")
 
 
 class DeadlineData(_Data):
@@ -98,6 +101,11 @@ class DeadlineData(_Data):
     due: IsoText | None = None
     expires_at: IsoText | None = None
     explanation: list[str] | None = None
+    # A change made by a late record: appended as a deadline_changes row under its own key;
+    # the reason also stands in the case handler's notification.
+    corrected_from: DeadlineStatus | None = None
+    reason: str | None = None
+    recorded_by: str | None = None
 
 
 class DecisionData(_Data):
@@ -260,6 +268,8 @@ def _last_hash(conn: Connection, case_id: str) -> str:
 def _write_event(conn: Connection, e: RegisterEntry, d: _Data) -> None:
     assert isinstance(d, EventData)
     fields = d.model_dump(mode="json")["fields"]
+    if d.recorded_by is not None:
+        fields = {**fields, "recorded_by": d.recorded_by}
     prev = _last_hash(conn, e.case_id)
     salt = secrets.token_hex(16)
     digest, public = data_digest(salt, fields), public_digest(erase_personal(fields))
@@ -276,7 +286,8 @@ def _write_deadline(conn: Connection, e: RegisterEntry, d: _Data) -> None:
     assert isinstance(d, DeadlineData)
     t = db.deadlines
     at = _utc(e.at)
-    fields = d.model_dump(mode="json", exclude_unset=True)
+    fields = d.model_dump(mode="json", exclude_unset=True,
+                          exclude={"corrected_from", "reason", "recorded_by"})
     fields.pop("seq")
     stmt = _dialect_insert(conn)(t).values(case_id=e.case_id, seq=d.seq, **fields,
                                            updated_at=at)

@@ -84,6 +84,11 @@ class Grant(BaseModel):
             raise ValueError("only a controller token names a 'controller'")
         return self
 
+    @property
+    def holder(self) -> str:
+        """Who records what this token sends: its named holder, else its role."""
+        return self.name or f"{self.role} token"
+
     def owns(self, status: CaseStatus) -> bool:
         return self.role != "controller" or _same_name(status.controller.name,
                                                        self.controller or "")
@@ -370,7 +375,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                         response: Response) -> CaseOpened:
         """Complaint intake: open a case, usually with its `complaint_received` event."""
         run_id = await create_case(state.temporal, case, settings.task_queue,
-                                   webhooks=settings.webhooks_configured)
+                                   webhooks=settings.webhooks_configured, by=grant.holder)
         log.info("case opened", case_id=case.case_id, by=grant.name or grant.role)
         url = f"/cases/{case.case_id}"
         response.headers["Location"] = url
@@ -390,7 +395,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                 raise ApiError(403, f"a controller may send only {', '.join(CONTROLLER_EVENTS)}"
                                     f"; {event.type} is the authority's")
             await readable_case(grant, case_id)
-        status = await deliver_event(state.temporal, case_id, event)
+        status = await deliver_event(state.temporal, case_id, event, by=grant.holder)
         log.info("event applied", case_id=case_id, event_type=event.type,
                  by=grant.name or grant.role, stage=status.stage)
         return status

@@ -24,6 +24,7 @@ from enforcement.models import (
     Notification,
     Party,
     RegisterEntry,
+    StatusChange,
     TimelineEntry,
 )
 from enforcement.periods import Period, parse_period
@@ -73,6 +74,22 @@ ACCEPTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The events that answer an act of the procedure, and the deadlines they meet, in the order
+# tried: such an event cannot be dated before the act that opened the deadline.
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "information_provided": ("information_response",),
+    "compliance_accepted": ("formal_notice_compliance",),
+    "observations_submitted": ("liquidation_observations", "reply_observations",
+                               "report_observations"),
+    "appeal_lodged": ("appeal",),
+    "compliance_established": ("injunction_compliance",),
+}
+ENGINE = "engine"  # who records the engine's own steps
+# How far after the case's clock an event may be dated: time zones and a clock a little
+# behind, not an act that has not happened yet.
+AHEAD = timedelta(days=1)
+
+
 class EventRejected(ValueError):
     """An event that does not fit the case; nothing was changed."""
 
@@ -116,22 +133,29 @@ def _iso(d: date | datetime) -> str:
 class Machine:
     """Applies events and time to a case state under one procedure's parameters."""
 
-    def __init__(self, state: CaseState, proc: Procedure) -> None:
+    def __init__(self, state: CaseState, proc: Procedure, legal_time: bool = True) -> None:
         self.s = state
         self.p = proc
         self.cal = proc.cal
         self.fx = Effects()
+        # Judge deadlines by the legal dates of events whenever they are recorded, rights
+        # end exercised or lapsed, implausible dates are refused. False only for cases
+        # whose recorded history predates it (the workflows ask workflow.patched()).
+        self.legal_time = legal_time
+        self._by: str | None = None  # who records the event being applied
+        self._event: tuple[str, int] = ("", 0)  # its type and number
 
     # --- construction ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, inp: CaseInput, proc: Procedure, now: datetime) -> Machine:
+    def open(cls, inp: CaseInput, proc: Procedure, now: datetime,
+             legal_time: bool = True) -> Machine:
         state = CaseState(case_id=inp.case_id, procedure=proc.name, stage="new",
                           controller=inp.controller, subject=inp.subject,
                           complainant_ref=inp.complainant_ref,
                           complainant_email=inp.complainant_email,
                           complainant_language=inp.complainant_language, opened_at=now)
-        m = cls(state, proc)
+        m = cls(state, proc, legal_time)
         m._register("cases", "opened", now, {
             "procedure": proc.name, "controller_name": inp.controller.name,
             "controller_country": inp.controller.country, "subject": inp.subject,
@@ -154,10 +178,12 @@ class Machine:
             case_id=self.s.case_id, at=at, data=data))
 
     def _timeline(self, when: date | datetime | str, kind: str, name: str,
-                  detail: str = "") -> None:
+                  detail: str = "", recorded: tuple[datetime, str | None] | None = None
+                  ) -> None:
+        at, by = recorded if recorded is not None else (None, None)
         self.s.timeline.append(TimelineEntry(
             date=when if isinstance(when, str) else _iso(when),
-            kind=kind, name=name, detail=detail))
+            kind=kind, name=name, detail=detail, recorded_at=at, recorded_by=by))
 
     def _notify(self, step: str, parties: tuple[Party, ...], template: str, subject: str,
                 at: datetime, data: dict[str, Any] | None = None) -> None:
@@ -202,10 +228,15 @@ class Machine:
         return None
 
     def _record_deadline(self, rec: DeadlineRecord, at: datetime, step: str) -> None:
-        self._register("deadlines", f"deadline:{rec.seq}:{step}", at, {
+        data: dict[str, Any] = {
             "seq": rec.seq, "name": rec.name, "trigger_date": rec.trigger_date,
             "period": rec.period, "due": rec.due, "expires_at": rec.expires_at.isoformat(),
-            "status": rec.status, "explanation": rec.explanation})
+            "status": rec.status, "explanation": rec.explanation}
+        if rec.history:  # a late record changed it: the row says from what, and why
+            last = rec.history[-1]
+            data |= {"corrected_from": last.status, "reason": last.reason,
+                     "recorded_by": last.recorded_by}
+        self._register("deadlines", f"deadline:{rec.seq}:{step}", at, data)
 
     def _open_deadline(self, name: str, trigger: date | datetime, period: str | Period,
                        at: datetime, preface: tuple[str, ...] = ()) -> DeadlineRecord:
@@ -234,12 +265,57 @@ class Machine:
                                     rec.expires_at, rec.explanation,
                                     rec.rules or self.p.rules_for(rec.name).name, self.cal)
 
+    def _done(self, rec: DeadlineRecord) -> str:
+        """What a deadline becomes when its act is done in time: a right is exercised."""
+        return "exercised" if self.legal_time and self.p.is_right(rec.name) else "met"
+
     def _meet(self, name: str, when: date | datetime, at: datetime) -> DeadlineRecord | None:
+        """The deadline `name` met by an act dated `when`, judged by that legal date: a
+        pending one unless the act came after its expiry, else (a late record) one its timer
+        already marked missed or lapsed, whose change is kept in its history."""
         rec = self.pending(name)
         if rec is not None:
-            self._deadline_status(rec, "met", at)
-            self._timeline(when, "deadline", name, f"met (was due {rec.due})")
+            if self.legal_time and as_instant(when, self.cal) >= rec.expires_at:
+                return None  # done too late: its own timer marks it
+            status = self._done(rec)
+            self._deadline_status(rec, status, at)
+            self._timeline(when, "deadline", name, f"{status} (was due {rec.due})")
+            return rec
+        rec = self._ran_out(name, when)
+        if rec is not None:
+            self._late_record(rec, when, at)
         return rec
+
+    def _ran_out(self, name: str, when: date | datetime) -> DeadlineRecord | None:
+        """The latest deadline `name` if its timer marked it missed or lapsed although an
+        act dated `when` was in time for it (None without legal time)."""
+        if not self.legal_time:
+            return None
+        rec = next((r for r in reversed(self.s.deadlines) if r.name == name), None)
+        if (rec is None or rec.status not in ("missed", "lapsed")
+                or as_instant(when, self.cal) >= rec.expires_at):
+            return None
+        return rec
+
+    def _late_record(self, rec: DeadlineRecord, when: date | datetime, at: datetime) -> None:
+        """A timely act recorded after the deadline's timer ran out: the deadline is met (or
+        exercised) after all. The change is appended (history, register, timeline) and the
+        case handler told; what went out before stays as sent."""
+        kind, n = self._event
+        old, new = rec.status, self._done(rec)
+        reason = (f"{kind} dated {_iso(when)} was recorded on {at.date().isoformat()}, after "
+                  f"the deadline had been marked {old}; it was in time (due {rec.due})")
+        rec.history.append(StatusChange(status=old, to=new, recorded_at=at,
+                                        recorded_by=self._by, reason=reason))
+        rec.status = new  # type: ignore[assignment]
+        self._record_deadline(rec, at, f"corrected:{n}")
+        self._timeline(when, "deadline", rec.name, f"{new} (was due {rec.due}; marked {old} "
+                       f"before a late record)", (at, self._by))
+        self._notify(f"deadline:{rec.seq}:corrected:{n}", ("case_handler",),
+                     "deadline_corrected",
+                     f"Deadline corrected: {rec.name.replace('_', ' ')} {new}, not {old}", at,
+                     {"deadline": _dl(rec), "previous_status": old, "status": new,
+                      "reason": reason})
 
     def next_deadline(self) -> datetime | None:
         pending = [r.expires_at for r in self.s.deadlines if r.status == "pending"]
@@ -252,10 +328,13 @@ class Machine:
             return ()
         return (*ACCEPTS[self.s.stage], *ANYTIME)
 
-    def check(self, ev: Event) -> None:
-        """Raise EventRejected if `ev` does not fit; changes nothing."""
+    def check(self, ev: Event, now: datetime | None = None) -> None:
+        """Raise EventRejected if `ev` does not fit; changes nothing. With `now` (the case's
+        clock), also refuse a date that cannot be true."""
         if ev.id is not None and ev.id in self.s.applied_ids:
             return
+        if self.legal_time and now is not None:
+            self._check_plausible(ev, now)
         if ev.type not in self.accepted():
             if self.s.status == "closed":
                 raise EventRejected(f"{ev.type} rejected: the case is closed "
@@ -264,6 +343,38 @@ class Machine:
                 f"{ev.type} does not fit the case at stage '{self.s.stage}'; accepted now: "
                 f"{', '.join(self.accepted())}")
         getattr(self, f"_check_{ev.type}", lambda _e: None)(ev)
+
+    def _check_plausible(self, ev: Event, now: datetime) -> None:
+        """Refuse, naming the bound, an event dated before the case's first event, more than
+        a day after the case's clock, or before the act it answers."""
+        at, day = as_instant(ev.date, self.cal), local_date(ev.date, self.cal)
+        today = local_date(now, self.cal)
+        ahead = (at > now + AHEAD if isinstance(ev.date, datetime)
+                 else (day - today).days > AHEAD.days)
+        if ahead:
+            raise EventRejected(
+                f"{ev.type} rejected: dated {_iso(ev.date)}, more than a day after the case's "
+                f"clock ({today.isoformat()}); an event is recorded once it has happened")
+        events = [e for e in self.s.timeline if e.kind == "event"]
+        if events:
+            first = min(events, key=lambda e: as_instant(_moment(e.date), self.cal))
+            if at < as_instant(_moment(first.date), self.cal):
+                raise EventRejected(
+                    f"{ev.type} rejected: dated {_iso(ev.date)}, before the case's first event "
+                    f"({first.name} of {first.date}); accepted: a date on or after it")
+        for name in ANSWERS.get(ev.type, ()):
+            rec = self.pending(name) or self._latest(name)
+            if rec is None:
+                continue
+            opened = local_date(_moment(rec.trigger_date), self.cal)
+            if day < opened:
+                raise EventRejected(
+                    f"{ev.type} rejected: dated {_iso(ev.date)}, before the act it answers "
+                    f"(the {name.replace('_', ' ')} period runs from {opened.isoformat()})")
+            break
+
+    def _latest(self, name: str) -> DeadlineRecord | None:
+        return next((r for r in reversed(self.s.deadlines) if r.name == name), None)
 
     @contextlib.contextmanager
     def _all_or_nothing(self) -> Iterator[None]:
@@ -276,23 +387,25 @@ class Machine:
             self.s, self.fx = saved, fx
             raise
 
-    def apply(self, ev: Event, now: datetime) -> bool:
-        """Apply an accepted event whole or not at all; False for a duplicate id."""
+    def apply(self, ev: Event, now: datetime, by: str | None = None) -> bool:
+        """Apply an accepted event whole or not at all; False for a duplicate id. `by` is
+        who records it (kept with the event, its register row and its timeline entry)."""
         if ev.id is not None and ev.id in self.s.applied_ids:
             return False
-        self.check(ev)
+        self.check(ev, now)
         with self._all_or_nothing():
-            self._apply(ev, now)
+            self._apply(ev, now, by)
         return True
 
-    def apply_opening(self, ev: Event, now: datetime, catch_up: bool = True) -> bool:
+    def apply_opening(self, ev: Event, now: datetime, catch_up: bool = True,
+                      by: str | None = None) -> bool:
         """Apply an event that comes with the case's opening, possibly dated long before
         `now`: the deadlines that had expired by its date expire first, with their
         consequences (a formal notice unanswered by then has referred the case, and the
         event is judged at that stage). Reminders due before its date are past: marked
         sent, not sent. All or nothing, like `apply`."""
         if not catch_up:
-            return self.apply(ev, now)
+            return self.apply(ev, now, by)
         with self._all_or_nothing():
             until = as_instant(ev.date, self.cal)  # a bare date: noon that day
             for at, rec, offset in self._reminders():
@@ -303,20 +416,21 @@ class Machine:
                     self._expire(rec, now)
             if ev.id is not None and ev.id in self.s.applied_ids:
                 return False
-            self.check(ev)
-            self._apply(ev, now)
+            self.check(ev, now)
+            self._apply(ev, now, by)
         return True
 
-    def _apply(self, ev: Event, now: datetime) -> None:
+    def _apply(self, ev: Event, now: datetime, by: str | None = None) -> None:
         self.s.event_count += 1
         n = self.s.event_count
+        self._by, self._event = by, (ev.type, n)
         if ev.id is not None:
             self.s.applied_ids.append(ev.id)
         fields = ev.model_dump(mode="json", exclude={"type", "date", "id"})
         self._register("events", f"event:{n}", now, {
             "seq": n, "type": ev.type, "date": _iso(ev.date), "event_id": ev.id,
-            "fields": fields})
-        self._timeline(ev.date, "event", ev.type, _summary(fields))
+            "fields": fields, "recorded_at": now.isoformat(), "recorded_by": by})
+        self._timeline(ev.date, "event", ev.type, _summary(fields), (now, by))
         getattr(self, f"_on_{ev.type}", lambda _e, _n, _now: None)(ev, n, now)
         self.refresh_sanction(local_date(now, self.cal))
 
@@ -361,7 +475,8 @@ class Machine:
                      f"Information requested: answer by {rec.due}", now, {"deadline": _dl(rec)})
 
     def _check_information_provided(self, ev: Any) -> None:
-        if self.pending("information_response") is None:
+        if (self.pending("information_response") is None
+                and self._ran_out("information_response", ev.date) is None):
             raise EventRejected("information_provided rejected: no information request is "
                                 "pending")
 
@@ -498,8 +613,9 @@ class Machine:
         self.s.event_count += 1
         self._register("events", f"event:{self.s.event_count}", now, {
             "seq": self.s.event_count, "type": "referred_to_sanction", "date": _iso(when),
-            "event_id": None, "fields": {"reason": reason}})
-        self._timeline(when, "outcome", "referred_to_sanction", reason)
+            "event_id": None, "fields": {"reason": reason}, "recorded_at": now.isoformat(),
+            "recorded_by": ENGINE})
+        self._timeline(when, "outcome", "referred_to_sanction", reason, (now, ENGINE))
         self._notify(f"referred:{self.s.event_count}", ("controller", "case_handler"),
                      "referred_to_sanction", "Case referred to the sanctioning committee", now,
                      {"reason": reason})
@@ -519,14 +635,15 @@ class Machine:
                      {"deadline": _dl(rec)})
 
     def _check_observations_submitted(self, ev: Any) -> None:
-        if self.s.stage == "liquidation" and self.pending("liquidation_observations") is None:
+        if (self.s.stage == "liquidation" and self.pending("liquidation_observations") is None
+                and self._ran_out("liquidation_observations", ev.date) is None):
             raise EventRejected("observations_submitted rejected: the liquidation "
                                 "observations period is over")
 
     def _on_observations_submitted(self, ev: Any, n: int, now: datetime) -> None:
-        for name in ("liquidation_observations", "reply_observations", "report_observations"):
-            if self._meet(name, ev.date, now):
-                break
+        names = ANSWERS["observations_submitted"]
+        if not any(self._meet(name, ev.date, now) for name in names if self.pending(name)):
+            any(self._meet(name, ev.date, now) for name in names)
         self._notify(f"event:{n}", ("case_handler",), "observations_submitted",
                      "Observations submitted", now)
 
@@ -772,8 +889,11 @@ class Machine:
         self.refresh_sanction(local_date(now, self.cal))
 
     def _expire(self, rec: DeadlineRecord, now: datetime) -> None:
-        self._deadline_status(rec, "missed", now)
-        self._timeline(rec.due, "deadline", rec.name, f"expired at {rec.expires_at.isoformat()}")
+        lapsed = self.legal_time and self.p.is_right(rec.name)
+        self._deadline_status(rec, "lapsed" if lapsed else "missed", now)
+        self._timeline(rec.due, "deadline", rec.name,
+                       f"{'lapsed' if lapsed else 'expired'} at {rec.expires_at.isoformat()}"
+                       + (" (the right was not exercised)" if lapsed else ""))
         self._notify(f"deadline:{rec.seq}:missed", ("case_handler",), "deadline_missed",
                      f"Deadline passed: {rec.name.replace('_', ' ')} ({rec.due})", now,
                      {"deadline": _dl(rec)})
@@ -785,6 +905,11 @@ class Machine:
             start = _day(rec.due) + timedelta(days=1)
             self._timeline(start, "outcome", "penalty_accrual_started",
                            f"{self.s.sanction.penalty_per_day_eur:,} {self.p.currency} per day")
+
+
+def _moment(text: str) -> date | datetime:
+    """A stored ISO date or date-time."""
+    return datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
 
 
 def _day(due: str) -> date:

@@ -152,6 +152,17 @@ app.add_typer(case_app, name="case")
 _T = TypeVar("_T")
 
 
+def operator() -> str:
+    """Who records what the CLI sends: the operator's login on this machine."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name for this uid
+        user = "unknown"
+    return f"{user} (CLI)"
+
+
 def _json_out(data: Any) -> None:
     """JSON on stdout as is: rich would wrap long strings at the terminal width."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
@@ -331,7 +342,7 @@ def case_open(
 
     async def go(client: Client, settings: Settings) -> CaseStatus | None:
         await create_case(client, case, settings.task_queue,
-                          webhooks=settings.webhooks_configured)
+                          webhooks=settings.webhooks_configured, by=operator())
         return await _status_when_started(client, case.case_id)
 
     status = _engine(go)
@@ -400,7 +411,7 @@ def case_event(
         fail(_invalid(exc).replace(f"{event_type}.", ""))
 
     async def go(client: Client, _settings: Settings) -> CaseStatus:
-        return await deliver_event(client, case_id, event)
+        return await deliver_event(client, case_id, event, by=operator())
 
     status = _engine(go)
     if as_json:

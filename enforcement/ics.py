@@ -54,7 +54,10 @@ class CalendarDeadline:
 
     @property
     def sequence(self) -> int:
-        return self.moves + (1 if self.current.status == "cancelled" else 0)
+        """Up with each move, a cancellation and each status a late record corrected, so a
+        calendar that imports the newer file shows the change."""
+        return (self.moves + (1 if self.current.status == "cancelled" else 0)
+                + len(self.current.history))
 
 
 def calendar_deadlines(status: CaseStatus) -> list[CalendarDeadline]:

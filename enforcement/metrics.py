@@ -8,7 +8,11 @@ same endpoint carries the engine's:
 - `enforcement_cases{stage, status}` (gauge): cases in the register by stage and status, read
   from the register every ENFORCE_METRICS_INTERVAL_SECONDS (15 by default). Every worker of
   a deployment reads the same register, so take the max across workers, not the sum.
-- `enforcement_deadlines_missed_total{deadline, procedure}`: deadlines that expired unmet.
+- `enforcement_deadlines_missed_total{deadline, procedure}`: obligations that expired unmet
+  (a party's right that lapses unused is no failure and is not counted).
+- `enforcement_deadline_corrections_total{deadline, procedure}`: deadlines whose status a
+  late record of a timely act changed (missed to met, lapsed to exercised); the missed
+  counter keeps its count, since counters never go down.
 - `enforcement_notifications_failed_total{template, party}`: notifications that could not be
   delivered for good (a refused address, a message that cannot be written); transient
   failures are retried and show in the SDK's activity metrics.
@@ -37,11 +41,13 @@ if TYPE_CHECKING:
 
 CASES = "enforcement_cases"
 DEADLINES_MISSED = "enforcement_deadlines_missed"
+DEADLINE_CORRECTIONS = "enforcement_deadline_corrections"
 NOTIFICATIONS_FAILED = "enforcement_notifications_failed"
 EVENT_REJECTIONS = "enforcement_event_rejections"
 DESCRIPTIONS = {
     CASES: "cases in the register by stage and status",
     DEADLINES_MISSED: "deadlines that expired unmet",
+    DEADLINE_CORRECTIONS: "deadline statuses changed by a late record of a timely act",
     NOTIFICATIONS_FAILED: "notifications that could not be delivered for good",
     EVENT_REJECTIONS: "events a case refused",
 }

@@ -247,11 +247,28 @@ class EventInput(_Model):
 
     case_id: str
     event: Event
+    recorded_by: str | None = Field(
+        default=None, max_length=200, description="who records it: the API token's holder, "
+        "the console user, the CLI's operator (set by the interface, never by the caller)")
 
 
 # --- records ------------------------------------------------------------------------------
 
-DeadlineStatus = Literal["pending", "met", "missed", "extended", "cancelled"]
+# Obligations end met or missed; a party's rights (the appeal, the controller's observations)
+# end exercised or lapsed: not using a right is no failure.
+DeadlineStatus = Literal["pending", "met", "missed", "exercised", "lapsed", "extended",
+                         "cancelled"]
+
+
+class StatusChange(_Model):
+    """A deadline's status changed after the fact by a late record of a timely act: the
+    change is kept beside the record, never rewritten."""
+
+    status: DeadlineStatus = Field(description="the status it had before")
+    to: DeadlineStatus = Field(description="the status it has since")
+    recorded_at: datetime = Field(description="when the late record arrived")
+    recorded_by: str | None = None
+    reason: str
 
 
 class DeadlineRecord(_Model):
@@ -266,13 +283,19 @@ class DeadlineRecord(_Model):
     raw_end: str = Field(default="", description="last day before any roll")
     opened_at: datetime | None = None
     rules: str = Field(default="", description="the rule set it was counted by")
+    history: list[StatusChange] = Field(default_factory=list,
+                                        description="status changes made by late records")
 
 
 class TimelineEntry(_Model):
-    date: str
+    date: str = Field(description="the legal date: when it took effect")
     kind: Literal["event", "deadline", "reminder", "notification", "outcome"]
     name: str
     detail: str = ""
+    recorded_at: datetime | None = Field(default=None, description="when the engine "
+                                         "recorded it (events and the engine's own steps)")
+    recorded_by: str | None = Field(default=None, description="who recorded it; 'engine' "
+                                    "for the engine's own steps")
 
 
 class SanctionFigures(_Model):

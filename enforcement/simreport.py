@@ -261,8 +261,8 @@ def _money(v: int | None, currency: str) -> str:
     return "-" if v is None else f"{v:,} {currency}"
 
 
-_STATUS_STYLE = {"met": "green", "missed": "red", "extended": "dim", "cancelled": "dim",
-                 "pending": "cyan"}
+_STATUS_STYLE = {"met": "green", "missed": "red", "exercised": "green", "lapsed": "yellow",
+                 "extended": "dim", "cancelled": "dim", "pending": "cyan"}
 
 
 def render_run(console: Console, r: RunResult, explain: bool = True) -> None:
@@ -481,8 +481,9 @@ def _date_axis(axis: Any, fmt: str) -> None:
     axis.set_major_formatter(mdates.DateFormatter(fmt))  # type: ignore[no-untyped-call]
 
 
-_MARKER_COLOR = {"met": "tab:green", "missed": "tab:red", "extended": "0.6",
-                 "cancelled": "0.75", "pending": "tab:blue"}
+_MARKER_COLOR = {"met": "tab:green", "missed": "tab:red", "exercised": "tab:green",
+                 "lapsed": "tab:orange", "extended": "0.6", "cancelled": "0.75",
+                 "pending": "tab:blue"}
 
 
 def _gantt(ax: Any, r: RunResult) -> None:

@@ -129,6 +129,7 @@ def check_opening(case: CaseInput) -> Procedure:
 
 async def open_case(client: Client, case: CaseInput, task_queue: str,
                     search_attributes: bool = True, webhooks: bool | None = None,
+                    by: str | None = None,
                     ) -> WorkflowHandle[EnforcementCase, CaseStatus]:
     """Start a case, refused when a case with that id exists or existed (a closed case is
     never restarted). `webhooks` (publish its events and deadline changes) defaults to
@@ -140,7 +141,7 @@ async def open_case(client: Client, case: CaseInput, task_queue: str,
         return await client.start_workflow(
             EnforcementCase.run,
             CaseStart(case=case, procedure=proc, search_attributes=search_attributes,
-                      webhooks=webhooks),
+                      webhooks=webhooks, recorded_by=by),
             id=case.case_id, task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
@@ -169,14 +170,17 @@ async def case_status(client: Client, case_id: str) -> CaseStatus:
     return status
 
 
-async def send_event(client: Client, case_id: str, event: Event) -> CaseStatus:
+async def send_event(client: Client, case_id: str, event: Event,
+                     by: str | None = None) -> CaseStatus:
     """Deliver an event as an update: the rejection or the new status comes back at once.
-    Follows the case when it has just moved to its sanction-stage workflow."""
+    Follows the case when it has just moved to its sanction-stage workflow. `by` is who
+    records it (kept with the event)."""
     for attempt in range(50):
         handle = await _active_handle(client, case_id)
         try:
             status: CaseStatus = await handle.execute_update(
-                "event", EventInput(case_id=case_id, event=event), result_type=CaseStatus)
+                "event", EventInput(case_id=case_id, event=event, recorded_by=by),
+                result_type=CaseStatus)
             return status
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
@@ -256,9 +260,9 @@ def check_dates(value: BaseModel, where: str = "") -> None:
 
 
 async def create_case(client: Client, case: CaseInput, task_queue: str,
-                      webhooks: bool | None = None) -> str:
+                      webhooks: bool | None = None, by: str | None = None) -> str:
     """Complaint intake for the interfaces: `open_case`, returning the run id."""
-    handle = await open_case(client, case, task_queue, webhooks=webhooks)
+    handle = await open_case(client, case, task_queue, webhooks=webhooks, by=by)
     return handle.result_run_id or ""
 
 
@@ -281,12 +285,13 @@ async def get_case(client: Client, case_id: str) -> CaseStatus:
                         "unavailable") from None
 
 
-async def deliver_event(client: Client, case_id: str, event: Event) -> CaseStatus:
+async def deliver_event(client: Client, case_id: str, event: Event,
+                        by: str | None = None) -> CaseStatus:
     """`send_event` for the interfaces: dates checked first, and a refusal raised as
     EventNotAccepted naming the case's stage and the events it accepts."""
     check_dates(event)
     try:
-        return await send_event(client, case_id, event)
+        return await send_event(client, case_id, event, by)
     except EventNotAccepted:
         raise
     except CaseError as exc:

@@ -11,8 +11,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -518,8 +520,9 @@ def test_list_by_stage_procedure_and_due_before(http: httpx.Client) -> None:
     # Each procedure's day ends in its own zone: London's deadline is caught too.
     assert uk_case not in listed(http, due_before=uk_due.isoformat())
     assert uk_case in listed(http, due_before=(uk_due + timedelta(days=1)).isoformat())
-    # An aware instant: deadlines expiring before it (London's expires at 24:00 there).
-    expiry = datetime.fromisoformat(end_of_day(uk_due, "Europe/London"))
+    # An aware instant: deadlines expiring before it (London's expires at 5 pm there, GRC
+    # Rules r. 12(1)).
+    expiry = datetime.combine(uk_due, clock(17), tzinfo=ZoneInfo("Europe/London"))
     assert uk_case not in listed(http, due_before=expiry.isoformat(), procedure="uk-ico")
     assert uk_case in listed(http, procedure="uk-ico",
                              due_before=(expiry + timedelta(seconds=1)).isoformat())

@@ -15,13 +15,19 @@ from enforcement.procedures import get_procedure
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
 
+def on(event: dict[str, Any]) -> datetime:
+    """The case's clock when an event is recorded: 18:00 UTC on its date, or NOW if later
+    (an event is recorded once it has happened)."""
+    return max(NOW, datetime.fromisoformat(event["date"]).replace(hour=18, tzinfo=UTC))
+
+
 def machine(*events: dict[str, Any], turnover: int | None = None,
             country: str = "FR") -> Machine:
     m = Machine.open(CaseInput(case_id="T-1", controller=Controller(
         name="Acme", country=country, annual_turnover_eur=turnover)),
         get_procedure("fr-cnil"), NOW)
     for e in events:
-        m.apply(EVENT_ADAPTER.validate_python(e), NOW)
+        m.apply(EVENT_ADAPTER.validate_python(e), on(e))
     m.take_effects()
     return m
 
@@ -88,7 +94,7 @@ def test_rejection_names_the_reason_and_changes_nothing(
     m = machine(*history)
     before = m.s.model_dump()
     with pytest.raises(EventRejected, match=message.replace("(", r"\(").replace(")", r"\)")):
-        m.apply(EVENT_ADAPTER.validate_python(event), NOW)
+        m.apply(EVENT_ADAPTER.validate_python(event), on(event))
     assert m.s.model_dump() == before
     assert not m.take_effects()
 
@@ -96,7 +102,8 @@ def test_rejection_names_the_reason_and_changes_nothing(
 def test_a_big_controller_has_a_turnover_based_cap() -> None:
     m = machine(*SANCTION, turnover=2_000_000_000)  # 4% of EUR 2bn = EUR 80M
     m.apply(EVENT_ADAPTER.validate_python({"type": "sanction_decided", "date": "2026-02-20",
-                                           "fine_eur": 80_000_000}), NOW)
+                                           "fine_eur": 80_000_000}),
+            on({"date": "2026-02-20"}))
     assert m.s.sanction.fine_eur == 80_000_000
 
 
@@ -132,7 +139,8 @@ def test_penalty_from_the_day_after_the_deadline_to_compliance() -> None:
     # Injunction: 21 Feb 2026 + 1 month = Sat 21 Mar -> Mon 23 Mar. Compliance 2 Apr:
     # 24 Mar .. 2 Apr inclusive = 10 days at EUR 500.
     m.apply(EVENT_ADAPTER.validate_python({"type": "compliance_established",
-                                           "date": "2026-04-02"}), NOW)
+                                           "date": "2026-04-02"}),
+            on({"date": "2026-04-02"}))
     status = m.status(datetime(2026, 6, 1, tzinfo=UTC))
     assert (status.sanction.penalty_days, status.sanction.penalty_eur) == (10, 5000)
 

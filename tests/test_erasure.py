@@ -281,8 +281,9 @@ def test_erasure_removes_the_personal_data_and_keeps_every_figure(two_cases: Reg
     # 10 Dec 2021, 9 days: Fri 4 Feb 2022.
     assert due["formal_notice_compliance"] == "2022-02-04"
     # Decision notified Thu 20 Oct 2022 + 2 months + 2 months for a controller abroad =
-    # Mon 20 Feb 2023; its injunction: 20 Oct 2022 + 2 months = Tue 20 Dec 2022.
-    assert due["appeal"] == "2023-02-20"
+    # Mon 20 Feb 2023, and a délai franc (CJA R421-1) ends a day later: Tue 21 Feb 2023;
+    # its injunction: 20 Oct 2022 + 2 months = Tue 20 Dec 2022.
+    assert due["appeal"] == "2023-02-21"
     assert due["injunction_compliance"] == "2022-12-20"
     # Penalty from 21 Dec 2022 to the cut-off of 9 Feb 2023 inclusive: 11 + 31 + 9 = 51 days
     # x EUR 100,000.

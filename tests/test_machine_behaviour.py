@@ -379,13 +379,14 @@ def test_liquidation_observations_close_with_their_period() -> None:
     assert rec.expires_at == datetime(2026, 4, 27, 22, tzinfo=UTC)
     refused(c, ev("observations_submitted", "2026-04-28"),
             "the liquidation observations period is over")
-    assert c.deadline("liquidation_observations").status == "missed"
+    # Observations are the controller's right: unused, the period lapses (not "missed").
+    assert c.deadline("liquidation_observations").status == "lapsed"
 
 
 def test_liquidation_observations_on_the_last_day_meet_the_period() -> None:
     c = case(*PENALTY_DECISION, ev("liquidation_opened", "2026-04-10", cutoff="2026-04-09"),
              ev("observations_submitted", "2026-04-27"))
-    assert c.deadline("liquidation_observations").status == "met"
+    assert c.deadline("liquidation_observations").status == "exercised"
 
 
 def test_a_liquidated_amount_given_by_the_committee_is_recorded_as_given() -> None:
@@ -552,7 +553,7 @@ def test_only_the_injunction_starts_the_penalty() -> None:
     # délai franc, to Wed 22 Apr. The appeal running out starts no second accrual.
     c = case(*PENALTY_DECISION)
     c.run_to(datetime(2026, 4, 23, 12, tzinfo=PARIS))
-    assert c.deadline("appeal").status == "missed"
+    assert c.deadline("appeal").status == "lapsed"  # a right not exercised
     assert [t.date for t in c.m.s.timeline if t.name == "penalty_accrual_started"] == [
         "2026-03-24"]
 

@@ -122,9 +122,13 @@ def test_from_the_complaint_to_the_referral() -> None:
     o = r.event("complaint_received", "2026-01-05", subject="cookies", complainant_ref="C-1")
     assert o.rows == [("events", "event:1"), ("cases", "stage:1:complaint"),
                       ("deadlines", "deadline:0:pending")]
+    # The legal date, and when (18:00 that day) and by whom the engine recorded it: nobody
+    # named here, as a signal without a recorder.
     assert o.data["event:1"] == {"seq": 1, "type": "complaint_received", "date": "2026-01-05",
                                  "event_id": None,
-                                 "fields": {"subject": "cookies", "complainant_ref": "C-1"}}
+                                 "fields": {"subject": "cookies", "complainant_ref": "C-1"},
+                                 "recorded_at": "2026-01-05T18:00:00+01:00",
+                                 "recorded_by": None}
     assert o.data["stage:1:complaint"] == {"stage": "complaint", "status": "open"}
     progress = o.data["deadline:0:pending"]
     assert progress["seq"] == 0
@@ -276,7 +280,8 @@ def test_from_the_complaint_to_the_referral() -> None:
                       ("events", "event:10")]
     assert o.data["event:10"] == {
         "seq": 10, "type": "referred_to_sanction", "date": "2026-03-05", "event_id": None,
-        "fields": {"reason": "formal notice not complied with by 2026-03-05"}}
+        "fields": {"reason": "formal notice not complied with by 2026-03-05"},
+        "recorded_at": "2026-03-06T00:00:00+01:00", "recorded_by": "engine"}
     assert o.notes == [
         ("deadline:2:missed:case_handler", "case_handler", None, "en", "deadline_missed",
          "[E-1] Deadline passed: formal notice compliance (2026-03-05)"),
@@ -329,8 +334,9 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
                                        "reminder:0:14:2026-04-09:case_handler"]
 
     o = r.event("observations_submitted", "2026-04-02")
-    assert o.rows == [("events", "event:4"), ("deadlines", "deadline:0:met")]
-    assert o.data["deadline:0:met"]["name"] == "report_observations"
+    # Observations are the controller's right: exercised, not "met".
+    assert o.rows == [("events", "event:4"), ("deadlines", "deadline:0:exercised")]
+    assert o.data["deadline:0:exercised"]["name"] == "report_observations"
     assert o.notes == [("event:4:case_handler", "case_handler", None, "en",
                         "observations_submitted", "[E-1] Observations submitted")]
 
@@ -360,8 +366,8 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
         "[E-1] Reminder: reply observations due 2026-05-18 (14 days)"] * 2
 
     o = r.event("observations_submitted", "2026-05-12")
-    assert o.rows == [("events", "event:7"), ("deadlines", "deadline:1:met")]
-    assert o.data["deadline:1:met"]["name"] == "reply_observations"
+    assert o.rows == [("events", "event:7"), ("deadlines", "deadline:1:exercised")]
+    assert o.data["deadline:1:exercised"]["name"] == "reply_observations"
 
     o = r.event("hearing_held", "2026-05-28")
     assert (o.rows, o.notes) == ([("events", "event:8"), ("cases", "stage:25:deliberation")],
@@ -399,7 +405,8 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
          fine_eur=20_000_000, injunction=INJUNCTION, penalty_per_day_eur=100_000)
 
     o = r.event("appeal_lodged", "2026-07-01")
-    assert o.rows == [("events", "event:11"), ("deadlines", "deadline:2:met")]
+    # The appeal is the controller's right: exercised.
+    assert o.rows == [("events", "event:11"), ("deadlines", "deadline:2:exercised")]
     assert o.notes == [("event:11:case_handler", "case_handler", None, "en", "appeal_lodged",
                         "[E-1] Appeal lodged before Conseil d'État (not suspensive)")]
     assert o.timeline[0] == ("2026-07-01", "event", "appeal_lodged", "court=Conseil d'État")
@@ -451,8 +458,8 @@ def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:
                                        "reminder:4:14:2026-09-29:case_handler"]
 
     o = r.event("observations_submitted", "2026-09-22")
-    assert o.rows == [("events", "event:13"), ("deadlines", "deadline:4:met")]
-    assert o.data["deadline:4:met"]["name"] == "liquidation_observations"
+    assert o.rows == [("events", "event:13"), ("deadlines", "deadline:4:exercised")]
+    assert o.data["deadline:4:exercised"]["name"] == "liquidation_observations"
 
     o = r.event("penalty_liquidated", "2026-10-05", amount_eur=3_000_000)
     assert o.rows == [("events", "event:14"), ("cases", "stage:55:liquidated"),
@@ -553,7 +560,9 @@ def test_the_appeal_extension_adds_every_unit_of_both_periods() -> None:
               {"type": "hearing_held", "date": "2026-06-20"},
               {"type": "sanction_decided", "date": "2026-06-05", "fine_eur": 1},
               {"type": "decision_notified", "date": "2026-06-08"}):
-        m.apply(EVENT_ADAPTER.validate_python(e), datetime(2026, 6, 8, 12, tzinfo=PARIS))
+        # Each recorded at noon on its date, or on 8 Jun if earlier.
+        day = datetime.fromisoformat(str(e["date"])).replace(hour=12, tzinfo=PARIS)
+        m.apply(EVENT_ADAPTER.validate_python(e), max(day, datetime(2026, 6, 8, 12, tzinfo=PARIS)))
     appeal = next(d for d in m.s.deadlines if d.name == "appeal")
     assert (appeal.period, appeal.due) == ("2 years 2 months 2 weeks 2 days", "2028-08-25")
     assert appeal.explanation[0] == (

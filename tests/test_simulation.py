@@ -114,7 +114,7 @@ def test_files_written(clearview: tuple[dict[str, Any], Path]) -> None:
     events = ics.split("BEGIN:VEVENT")[1:]
     assert len(events) == len({d["name"] for d in run["deadlines"]}) == 6
     for name, day in (("formal_notice_compliance", "20220126"),
-                      ("injunction_compliance", "20221219"), ("appeal", "20230217")):
+                      ("injunction_compliance", "20221219"), ("appeal", "20230220")):
         block = next(e for e in events if f"CATEGORIES:{name.upper()}" in e.upper())
         assert f"DTSTART;VALUE=DATE:{day}" in block
     variant_ics = (out / "cv.one-month-extension.ics").read_text()
@@ -163,10 +163,10 @@ def test_rejections_in_json() -> None:
 def test_single_run_json_is_one_object() -> None:
     run = simulate_json(SCENARIOS / "uk-ico.yaml")
     assert run["case_id"] == "ICO-CLEARVIEW" and run["procedure"] == "uk-ico"
-    # Notice of intent Mon 29 Nov 2021 + 21 days for representations = Mon 20 Dec 2021;
-    # penalty notice Wed 18 May 2022 + 28 days to appeal = Wed 15 Jun 2022. Both are
-    # working days in England (no roll).
-    assert due(run, "report_observations") == ["2021-12-20"]
+    # Notice of intent Mon 29 Nov 2021: 21 days beginning when it is given (DPA 2018 Sch. 16
+    # para 3(4)), 29 Nov being day 1, end on Sun 19 Dec 2021, not rolled; penalty notice
+    # Wed 18 May 2022 + 28 days to appeal = Wed 15 Jun 2022, a working day in England.
+    assert due(run, "report_observations") == ["2021-12-19"]
     assert due(run, "appeal") == ["2022-06-15"]
     assert run["sanction"]["fine_eur"] == 7_552_800
 

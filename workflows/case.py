@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from enforcement.case import SANCTION_STAGES, CaseState, EventRejected, Machine
     from enforcement.metrics import (
+        DEADLINE_CORRECTIONS,
         DEADLINES_MISSED,
         DESCRIPTIONS,
         EVENT_REJECTIONS,
@@ -65,6 +66,10 @@ WEBHOOK_TABLES = ("events", "deadlines")
 # a mail server down for a day no longer delays the case's deadlines and events.
 DELIVER_BESIDE = "deliveries-beside-the-case"
 OPENING_IN_DATE_ORDER = "opening-events-in-date-order"
+# Since this patch, deadlines are judged by the legal dates of events whenever they are
+# recorded (a late record of a timely act meets a deadline already marked missed), rights
+# end exercised or lapsed, and implausible dates are refused.
+LEGAL_TIME = "legal-time"
 
 
 class ActivityRetry(BaseModel):
@@ -117,6 +122,8 @@ class CaseStart(BaseModel):
     script: list[ScriptedEvent] = Field(default_factory=list, description="simulation only: "
                                         "events applied at their instants of case time, as "
                                         "if signalled then")
+    recorded_by: str | None = Field(default=None, max_length=200, description="who opened "
+                                    "the case: the recorder of its opening events")
 
 
 class SanctionStart(BaseModel):
@@ -187,7 +194,7 @@ class _CaseRunner:
                 f"{self.forward_to}", type="Moved", non_retryable=True)
         try:
             with pure():
-                self.machine.check(inp.event)
+                self.machine.check(inp.event, self.now())
         except EventRejected as exc:
             self._count_rejection(inp.event)
             raise ApplicationError(str(exc), type=REJECTED, non_retryable=True) from None
@@ -196,7 +203,7 @@ class _CaseRunner:
         m = self.machine
         try:
             with pure():
-                m.apply(inp.event, self.now())
+                m.apply(inp.event, self.now(), inp.recorded_by)
         except EventRejected as exc:
             self._count_rejection(inp.event)
             raise ApplicationError(str(exc), type=REJECTED, non_retryable=True) from None
@@ -246,6 +253,9 @@ class _CaseRunner:
         for e in fx.register:
             if e.table == "deadlines" and e.data.get("status") == "missed":
                 count(DEADLINES_MISSED, deadline=str(e.data["name"]), procedure=m.s.procedure)
+            if e.table == "deadlines" and e.data.get("corrected_from"):
+                count(DEADLINE_CORRECTIONS, deadline=str(e.data["name"]),
+                      procedure=m.s.procedure)
         if not self.record:  # a simulation's throwaway register: nothing to carry out
             fx.register, fx.notifications = [], []
         entries = fx.register
@@ -377,8 +387,9 @@ class SanctionProcedure(_CaseRunner):
     @workflow.run
     async def run(self, start: SanctionStart) -> CaseState:
         self.configure(start)
+        legal_time = workflow.patched(LEGAL_TIME)
         with pure():  # the machine loads the procedure's calendar, maybe first in this process
-            self.m = Machine(start.state, start.procedure)
+            self.m = Machine(start.state, start.procedure, legal_time)
             self.m.s.workflow_id = workflow.info().workflow_id
             self.m.advance(self.now())
         await self.run_until(None)
@@ -397,8 +408,9 @@ class EnforcementCase(_CaseRunner):
         self.hands_off = True
         self.configure(start)
         now = self.now()
+        legal_time = workflow.patched(LEGAL_TIME)
         with pure():
-            m = self.m = Machine.open(start.case, start.procedure, now)
+            m = self.m = Machine.open(start.case, start.procedure, now, legal_time)
         m.s.workflow_id = workflow.info().workflow_id
         # Before this patch, opening events were judged at the case's start, whatever
         # their dates: a deadline run out before a later-dated one showed as met.
@@ -406,7 +418,7 @@ class EnforcementCase(_CaseRunner):
         for ev in start.case.events:
             try:
                 with pure():
-                    m.apply_opening(ev, now, catch_up)
+                    m.apply_opening(ev, now, catch_up, start.recorded_by)
             except EventRejected as exc:
                 self._count_rejection(ev)
                 workflow.logger.warning("opening event rejected", extra={
