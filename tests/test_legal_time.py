@@ -16,9 +16,8 @@ from hypothesis import strategies as st
 
 from enforcement.case import EventRejected
 from enforcement.models import EVENT_ADAPTER, StatusChange
-from tests.test_machine_behaviour import COMPLAINT, PARIS, PENALTY_DECISION, TO_HEARING, Case
+from tests.test_machine_behaviour import COMPLAINT, PARIS, PENALTY_DECISION, TO_HEARING, Case, ev
 from tests.test_machine_behaviour import case as open_case
-from tests.test_machine_behaviour import ev
 
 
 def late(c: Case, event: dict[str, Any], recorded_on: str, by: str = "a.martin") -> Any:
@@ -190,7 +189,7 @@ def test_any_recording_order_of_the_same_dated_acts_gives_the_same_outcome(
     assert outcome(recorded) == outcome(on_time)
 
 
-def test_compliance_dated_the_day_after_the_due_day_does_not_meet_it_even_before_its_timer() -> None:
+def test_compliance_dated_after_the_due_day_does_not_meet_it_even_before_its_timer() -> None:
     # Recorded at 18:00 on Mon 23 Mar 2026, the due day, while the injunction still runs to
     # 24:00; dated Tue 24 Mar (within the day ahead the engine accepts): one day late.
     c = open_case(*PENALTY_DECISION)
