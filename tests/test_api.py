@@ -742,3 +742,44 @@ def test_openapi_spec_never_answers_5xx(api_schema: Any, fuzz_case: str, method:
 
     fuzz()
     assert statuses and all(code < 500 for code in statuses)
+
+
+def test_an_appeal_lodged_in_time_and_sent_years_later_is_exercised(http: httpx.Client) -> None:
+    # The Clearview decision, notified Mon 17 Oct 2022 to a controller in the US: appeal
+    # 2 + 2 months as a délai franc, Fri 17 Feb 2023 -> Sat 18 -> Mon 20 Feb 2023. On
+    # today's clock it ran out long ago: lapsed. An appeal lodged on Tue 20 Dec 2022 and
+    # keyed in now was in time.
+    cid = new_id("LATE")
+    events = [{"type": "complaint_received", "date": "2020-05-25", "subject": "s",
+               "complainant_ref": "C-1"},
+              {"type": "rapporteur_designated", "date": "2022-06-02"},
+              {"type": "report_notified", "date": "2022-07-14"},
+              {"type": "hearing_scheduled", "date": "2022-09-01", "hearing_date": "2022-10-13"},
+              {"type": "hearing_held", "date": "2022-10-13"},
+              {"type": "sanction_decided", "date": "2022-10-17", "fine_eur": 20_000_000},
+              {"type": "decision_notified", "date": "2022-10-17"}]
+    r = http.post("/cases", json={**intake(cid), "events": events}, headers=auth(REGULATOR))
+    assert r.status_code == 201, r.text
+
+    def appeal() -> dict[str, Any] | None:
+        got = http.get(f"/cases/{cid}", headers=auth(REGULATOR))
+        if got.status_code != 200:
+            return None
+        return next((d for d in got.json()["deadlines"] if d["name"] == "appeal"), None)
+
+    eventually(lambda: (appeal() or {}).get("status") == "lapsed", "the appeal lapsed")
+    assert appeal()["due"] == "2023-02-20"  # type: ignore[index]
+    r = send(http, cid, type="appeal_lodged", date="2022-12-20", court="Conseil d'État")
+    assert r.status_code == 200, r.text
+    [rec] = [d for d in r.json()["deadlines"] if d["name"] == "appeal"]
+    assert rec["status"] == "exercised"
+    [change] = rec["history"]
+    assert (change["status"], change["to"], change["recorded_by"]) == (
+        "lapsed", "exercised", "case handler")
+    lodged = [t for t in r.json()["timeline"] if t["name"] == "appeal_lodged"]
+    assert [(t["date"], t["recorded_by"]) for t in lodged] == [("2022-12-20", "case handler")]
+    # A year the case cannot have: refused, nothing changed.
+    r = send(http, cid, type="appeal_lodged", date="1990-11-30")
+    assert r.status_code == 409
+    assert "before the case's first event (complaint_received of 2020-05-25)" in (
+        r.json()["detail"])

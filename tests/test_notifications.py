@@ -496,6 +496,15 @@ def _every_notification() -> list[Notification]:
          ("2022-06-20", "penalty_liquidated", {}),
          ("2022-06-21", "compliance_established", {}),
          ("2022-06-22", "case_closed", {"reason": "done"})],
+        # An appeal lodged in time (notified Mon 21 Mar 2022, 4 months for a controller in the
+        # US) but recorded after its timer ran out: the correction notice.
+        [("2022-03-01", "rapporteur_designated", {}), ("2022-03-02", "report_notified", {}),
+         ("2022-03-03", "hearing_scheduled", {"hearing_date": "2022-03-20"}),
+         ("2022-03-20", "hearing_held", {}),
+         ("2022-03-21", "sanction_decided", {"fine_eur": 1000}),
+         ("2022-03-21", "decision_notified", {}),
+         ("2022-09-01", "advance", {}),
+         ("2022-04-01", "appeal_lodged", {"court": "Conseil d'État", "_recorded": "2022-09-01"})],
     ]
     out: list[Notification] = []
     for n, script in enumerate(scripts):
@@ -508,6 +517,9 @@ def _every_notification() -> list[Notification]:
             if kind == "advance":
                 m.advance(at)
             else:
+                fields = dict(fields)
+                if recorded := fields.pop("_recorded", None):
+                    at = as_instant(D(recorded), CAL)
                 m.apply(ev(type=kind, date=when, **fields), at)
         out += m.take_effects().notifications
     return out
