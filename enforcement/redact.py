@@ -13,7 +13,7 @@ PERSONAL_KEYS is replaced whole by "[redacted]", whatever its type. The keys are
 
 - people and organisations: complainant, complainant_ref, complainant_email,
   complainant_name, controller, controller_name, controller_email, name, email, to, cc,
-  bcc, recipient, recipients, address, phone, recorded_by (who entered an event);
+  bcc, recipient, recipients, address, phone, recorded_by;
 - free text about a case, which can quote anyone: subject, reason, measures, ref, detail,
   body, text, data, comment, observations.
 

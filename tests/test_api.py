@@ -625,8 +625,11 @@ def test_calendar_raises_sequence_when_a_suspension_moves_a_deadline(
         http: httpx.Client) -> None:
     # A recent notice due on the same-numbered day 2 months on (a working day), suspended
     # from its day for k days (8 to 20), k chosen so that the last day moved by k days is a
-    # Saturday before a working Monday: it rolls to that Monday.
-    day = recent_day(lambda d: working_day(months_later(d, 2), "FR"))
+    # Saturday before a working Monday: it rolls to that Monday. The day is at least 21 days
+    # back, so the resumption (at most 20 days after it) is not dated in the future, which
+    # the engine refuses.
+    day = recent_day(lambda d: working_day(months_later(d, 2), "FR"), within=25,
+                     today=date.today() - timedelta(days=21))
     due = months_later(day, 2)
     k = next(k for k in range(8, 21) if (due + timedelta(days=k)).weekday() == 5
              and working_day(due + timedelta(days=k + 2), "FR"))

@@ -360,11 +360,14 @@ async def test_no_address_is_skipped_and_no_smtp_only_records(
         ts_env: WorkflowEnvironment, register: Register, smtp_sink: SmtpSink) -> None:
     case = CaseInput(case_id="NOADDR", controller=Controller(name="X", country="FR"),
                      events=[ev(type="complaint_received", date="2022-02-01", subject="s",
-                                complainant_ref="C-2"),
-                             ev(type="no_breach_found", date="2022-02-03")])
+                                complainant_ref="C-2")])
+    # The dismissal arrives on its day: an opening event two days ahead of the case's
+    # clock would be refused as not yet happened.
     async with running_worker(ts_env.client, register,
                               settings=settings_for(smtp_sink)) as tq:
-        handle, cid = await run_case(ts_env, tq, case, [], D("2022-02-10"))
+        handle, cid = await run_case(ts_env, tq, case,
+                                     [ev(type="no_breach_found", date="2022-02-03")],
+                                     D("2022-02-10"))
         await handle.result()
     rows = notification_rows(register, cid)
     assert {k.rsplit(":", 1)[1]: r["status"] for k, r in rows.items()} == {
