@@ -119,3 +119,28 @@ def test_an_extension_of_a_franc_period_runs_after_the_previous_due_date() -> No
         "Period of 15 days from 2026-03-16 under the French Code of administrative justice "
         "(délai franc), FR calendar; the day of the event is not counted (the previous due "
         "date is not counted again).")
+
+
+def test_a_period_labelled_office_practice_says_so_in_its_explanation() -> None:
+    # A procedure whose information-request default is labelled office practice: the
+    # deadline opened from it says so before the counting.
+    from enforcement.case import Machine
+    from enforcement.models import EVENT_ADAPTER, CaseInput, Controller
+    from enforcement.procedures import PeriodInfo
+
+    base = get_procedure("fr-cnil")
+    proc = base.model_copy(update={"period_info": {
+        **base.period_info,
+        "information_response": PeriodInfo(practice=True, source="CNIL internal guide")}})
+    at = datetime(2026, 1, 5, 18, tzinfo=UTC)
+    m = Machine.open(CaseInput(case_id="P-1", controller=Controller(name="A", country="FR")),
+                     proc, at)
+    for e in ({"type": "complaint_received", "date": "2026-01-05", "subject": "s",
+               "complainant_ref": "c"},
+              {"type": "information_requested", "date": "2026-01-05"}):
+        m.apply(EVENT_ADAPTER.validate_python(e), at)
+    rec = next(d for d in m.s.deadlines if d.name == "information_response")
+    assert rec.explanation[0] == ("The information response of 1 month is fr-cnil's office "
+                                  "practice, not a rule of law (CNIL internal guide).")
+    # 1 month from Mon 5 Jan 2026: Thu 5 Feb 2026.
+    assert rec.due == "2026-02-05"
