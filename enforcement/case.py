@@ -38,6 +38,7 @@ from enforcement.timelimits import (
     end_of_day,
     extend_deadline,
     local_date,
+    parse_moment,
     penalty_accrual,
     suspend_deadline,
 )
@@ -357,8 +358,8 @@ class Machine:
                 f"clock ({today.isoformat()}); an event is recorded once it has happened")
         events = [e for e in self.s.timeline if e.kind == "event"]
         if events:
-            first = min(events, key=lambda e: as_instant(_moment(e.date), self.cal))
-            if at < as_instant(_moment(first.date), self.cal):
+            first = min(events, key=lambda e: as_instant(parse_moment(e.date), self.cal))
+            if at < as_instant(parse_moment(first.date), self.cal):
                 raise EventRejected(
                     f"{ev.type} rejected: dated {_iso(ev.date)}, before the case's first event "
                     f"({first.name} of {first.date}); accepted: a date on or after it")
@@ -366,7 +367,7 @@ class Machine:
             rec = self.pending(name) or self._latest(name)
             if rec is None:
                 continue
-            opened = local_date(_moment(rec.trigger_date), self.cal)
+            opened = local_date(parse_moment(rec.trigger_date), self.cal)
             if day < opened:
                 raise EventRejected(
                     f"{ev.type} rejected: dated {_iso(ev.date)}, before the act it answers "
@@ -905,11 +906,6 @@ class Machine:
             start = _day(rec.due) + timedelta(days=1)
             self._timeline(start, "outcome", "penalty_accrual_started",
                            f"{self.s.sanction.penalty_per_day_eur:,} {self.p.currency} per day")
-
-
-def _moment(text: str) -> date | datetime:
-    """A stored ISO date or date-time."""
-    return datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
 
 
 def _day(due: str) -> date:
