@@ -17,10 +17,12 @@ from typing import Any
 from pydantic import Field
 
 from enforcement.models import (
+    CORRECTIONS,
     CaseInput,
     CaseStatus,
     DeadlineRecord,
     Event,
+    LoggedEvent,
     Notification,
     Party,
     RegisterEntry,
@@ -85,10 +87,22 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "appeal_lodged": ("appeal",),
     "compliance_established": ("injunction_compliance",),
 }
+# Sanction stages at which the regulator may still take back a referral the engine made by
+# itself, and accept a timely compliance recorded too late to prevent it (before the
+# committee decides).
+UNDOABLE = ("referred", "rapporteur", "report", "hearing_scheduled", "deliberation")
+# Same-instant events are applied in the procedure's stage order: the order of ACCEPTS.
+EVENT_ORDER: dict[str, int] = {}
+for _types in ACCEPTS.values():
+    for _t in _types:
+        EVENT_ORDER.setdefault(_t, len(EVENT_ORDER))
 ENGINE = "engine"  # who records the engine's own steps
 # How far after the case's clock an event may be dated: time zones and a clock a little
 # behind, not an act that has not happened yet.
 AHEAD = timedelta(days=1)
+
+
+Replay = tuple["Machine", list[LoggedEvent], LoggedEvent]  # a correction's recomputation
 
 
 class EventRejected(ValueError):
@@ -111,6 +125,18 @@ class CaseState(CaseStatus):
     compliance_date: str | None = None
     liquidation_cutoff: str | None = None
     opened_at: datetime | None = None
+    # An automatic referral waiting for its grace (the formal notice ran out unanswered): it
+    # becomes final at this instant unless a timely act is recorded before then.
+    referral_due: datetime | None = None
+    auto_referral: str | None = Field(default=None, description="the due date of the "
+                                      "formal notice whose expiry made the engine refer "
+                                      "the case (None: not referred by the engine)")
+    referral_undone: bool = False
+    # Every applied event, so that a correction can recompute the case (complete only for
+    # cases opened since events are logged).
+    log: list[LoggedEvent] = Field(default_factory=list)
+    log_complete: bool = False
+    opened_with: CaseInput | None = None
 
     def public(self) -> CaseStatus:
         return CaseStatus.model_validate(self.model_dump(include=set(CaseStatus.model_fields)))
@@ -134,7 +160,8 @@ def _iso(d: date | datetime) -> str:
 class Machine:
     """Applies events and time to a case state under one procedure's parameters."""
 
-    def __init__(self, state: CaseState, proc: Procedure, legal_time: bool = True) -> None:
+    def __init__(self, state: CaseState, proc: Procedure, legal_time: bool = True,
+                 amendable: bool = True) -> None:
         self.s = state
         self.p = proc
         self.cal = proc.cal
@@ -143,6 +170,13 @@ class Machine:
         # end exercised or lapsed, implausible dates are refused. False only for cases
         # whose recorded history predates it (the workflows ask workflow.patched()).
         self.legal_time = legal_time
+        # An automatic referral waits for the procedure's grace, the regulator may undo it,
+        # and events are logged so that they can be corrected or withdrawn. False only for
+        # cases whose recorded history predates it (workflow.patched()).
+        self.amendable = amendable and legal_time
+        self._opening = False  # applying an event that came with the case's opening
+        # the last correction's recomputation, from its check to its application
+        self._replayed: tuple[tuple[int, int, int], Replay] | None = None
         self._by: str | None = None  # who records the event being applied
         self._event: tuple[str, int] = ("", 0)  # its type and number
 
@@ -150,13 +184,16 @@ class Machine:
 
     @classmethod
     def open(cls, inp: CaseInput, proc: Procedure, now: datetime,
-             legal_time: bool = True) -> Machine:
+             legal_time: bool = True, amendable: bool = True) -> Machine:
         state = CaseState(case_id=inp.case_id, procedure=proc.name, stage="new",
                           controller=inp.controller, subject=inp.subject,
                           complainant_ref=inp.complainant_ref,
                           complainant_email=inp.complainant_email,
                           complainant_language=inp.complainant_language, opened_at=now)
-        m = cls(state, proc, legal_time)
+        m = cls(state, proc, legal_time, amendable)
+        if m.amendable:
+            state.log_complete = True
+            state.opened_with = inp.model_copy(update={"events": []})
         m._register("cases", "opened", now, {
             "procedure": proc.name, "controller_name": inp.controller.name,
             "controller_country": inp.controller.country, "subject": inp.subject,
@@ -179,12 +216,12 @@ class Machine:
             case_id=self.s.case_id, at=at, data=data))
 
     def _timeline(self, when: date | datetime | str, kind: str, name: str,
-                  detail: str = "", recorded: tuple[datetime, str | None] | None = None
-                  ) -> None:
+                  detail: str = "", recorded: tuple[datetime, str | None] | None = None,
+                  seq: int | None = None) -> None:
         at, by = recorded if recorded is not None else (None, None)
         self.s.timeline.append(TimelineEntry(
             date=when if isinstance(when, str) else _iso(when),
-            kind=kind, name=name, detail=detail, recorded_at=at, recorded_by=by))
+            kind=kind, name=name, detail=detail, recorded_at=at, recorded_by=by, seq=seq))
 
     def _notify(self, step: str, parties: tuple[Party, ...], template: str, subject: str,
                 at: datetime, data: dict[str, Any] | None = None) -> None:
@@ -300,23 +337,47 @@ class Machine:
 
     def _late_record(self, rec: DeadlineRecord, when: date | datetime, at: datetime) -> None:
         """A timely act recorded after the deadline's timer ran out: the deadline is met (or
-        exercised) after all. The change is appended (history, register, timeline) and the
-        case handler told; what went out before stays as sent."""
-        kind, n = self._event
+        exercised) after all."""
         old, new = rec.status, self._done(rec)
+        self._revive(rec, new, when, at, f"it was in time (due {rec.due})",
+                     f"{new} (was due {rec.due}; marked {old} before a late record)")
+
+    def _revivable(self, name: str, when: date | datetime) -> DeadlineRecord | None:
+        """A deadline whose timer ran out although an act dated `when` before its expiry
+        (an extension, a suspension) stopped or moved it, while what the expiry led to can
+        still be taken back: a formal notice only before the referral is final."""
+        if not self.amendable:
+            return None
+        rec = self._ran_out(name, when)
+        if rec is None or (name == "formal_notice_compliance"
+                           and self.s.stage != "formal_notice"):
+            return None
+        return rec
+
+    def _revive(self, rec: DeadlineRecord, to: str, when: date | datetime, at: datetime,
+                why: str = "", detail: str = "") -> None:
+        """Undo a timer's expiry that a late record of an earlier act shows was wrong: the
+        change is appended (history, register, timeline), never rewritten, and the case
+        handler told; what went out before stays as sent."""
+        kind, n = self._event
+        old = rec.status
+        why = why or f"it came before the expiry ({rec.expires_at.isoformat()})"
+        detail = detail or (f"{to}, not {old}: {kind} came before the expiry but was "
+                            f"recorded after it")
         reason = (f"{kind} dated {_iso(when)} was recorded on {at.date().isoformat()}, after "
-                  f"the deadline had been marked {old}; it was in time (due {rec.due})")
-        rec.history.append(StatusChange(status=old, to=new, recorded_at=at,
+                  f"the deadline had been marked {old}; {why}")
+        rec.history.append(StatusChange(status=old, to=to, recorded_at=at,
                                         recorded_by=self._by, reason=reason))
-        rec.status = new  # type: ignore[assignment]
+        rec.status = to  # type: ignore[assignment]
         self._record_deadline(rec, at, f"corrected:{n}")
-        self._timeline(when, "deadline", rec.name, f"{new} (was due {rec.due}; marked {old} "
-                       f"before a late record)", (at, self._by))
+        self._timeline(when, "deadline", rec.name, detail, (at, self._by))
         self._notify(f"deadline:{rec.seq}:corrected:{n}", ("case_handler",),
                      "deadline_corrected",
-                     f"Deadline corrected: {rec.name.replace('_', ' ')} {new}, not {old}", at,
-                     {"deadline": _dl(rec), "previous_status": old, "status": new,
+                     f"Deadline corrected: {rec.name.replace('_', ' ')} {to}, not {old}", at,
+                     {"deadline": _dl(rec), "previous_status": old, "status": to,
                       "reason": reason})
+        if rec.name == "formal_notice_compliance":
+            self.s.referral_due = None  # the provisional referral falls with the expiry
 
     def next_deadline(self) -> datetime | None:
         pending = [r.expires_at for r in self.s.deadlines if r.status == "pending"]
@@ -327,7 +388,13 @@ class Machine:
     def accepted(self) -> tuple[str, ...]:
         if self.s.status == "closed":
             return ()
-        return (*ACCEPTS[self.s.stage], *ANYTIME)
+        extra: tuple[str, ...] = ()
+        if self.amendable:
+            if self.s.auto_referral and self.s.stage in UNDOABLE:
+                extra += ("referral_undone", "compliance_accepted")
+            if self.s.log_complete:
+                extra += CORRECTIONS
+        return (*ACCEPTS[self.s.stage], *ANYTIME, *extra)
 
     def check(self, ev: Event, now: datetime | None = None) -> None:
         """Raise EventRejected if `ev` does not fit; changes nothing. With `now` (the case's
@@ -400,6 +467,14 @@ class Machine:
 
     def apply_opening(self, ev: Event, now: datetime, catch_up: bool = True,
                       by: str | None = None) -> bool:
+        self._opening = True
+        try:
+            return self._apply_opening(ev, now, catch_up, by)
+        finally:
+            self._opening = False
+
+    def _apply_opening(self, ev: Event, now: datetime, catch_up: bool = True,
+                       by: str | None = None) -> bool:
         """Apply an event that comes with the case's opening, possibly dated long before
         `now`: the deadlines that had expired by its date expire first, with their
         consequences (a formal notice unanswered by then has referred the case, and the
@@ -415,6 +490,7 @@ class Machine:
             for rec in list(self.s.deadlines):
                 if rec.status == "pending" and rec.expires_at <= until:
                     self._expire(rec, now)
+            self._final_referral(until, now)
             if ev.id is not None and ev.id in self.s.applied_ids:
                 return False
             self.check(ev, now)
@@ -427,11 +503,14 @@ class Machine:
         self._by, self._event = by, (ev.type, n)
         if ev.id is not None:
             self.s.applied_ids.append(ev.id)
+        if self.s.log_complete and ev.type not in CORRECTIONS:
+            self.s.log.append(LoggedEvent(n=n, event=ev, recorded_at=now, recorded_by=by,
+                                          opening=self._opening))
         fields = ev.model_dump(mode="json", exclude={"type", "date", "id"})
         self._register("events", f"event:{n}", now, {
             "seq": n, "type": ev.type, "date": _iso(ev.date), "event_id": ev.id,
             "fields": fields, "recorded_at": now.isoformat(), "recorded_by": by})
-        self._timeline(ev.date, "event", ev.type, _summary(fields), (now, by))
+        self._timeline(ev.date, "event", ev.type, _summary(fields), (now, by), n)
         getattr(self, f"_on_{ev.type}", lambda _e, _n, _now: None)(ev, n, now)
         self.refresh_sanction(local_date(now, self.cal))
 
@@ -517,7 +596,27 @@ class Machine:
         self._notify(f"event:{n}", ("case_handler",), "compliance_evidence_submitted",
                      "Compliance evidence submitted", now, {"ref": ev.ref})
 
+    def _check_compliance_accepted(self, ev: Any) -> None:
+        if self.s.stage not in SANCTION_STAGES:
+            return
+        if self._ran_out("formal_notice_compliance", ev.date) is None:
+            raise EventRejected(
+                f"compliance_accepted rejected: the case was referred when the formal notice "
+                f"due {self.s.auto_referral} ran out; compliance dated {_iso(ev.date)} is not "
+                f"in time for it. To take the case back, record referral_undone with a reason")
+
     def _on_compliance_accepted(self, ev: Any, n: int, now: datetime) -> None:
+        if self.s.stage in SANCTION_STAGES:  # timely, but recorded after the referral
+            rec = self._meet("formal_notice_compliance", ev.date, now)
+            assert rec is not None
+            why = (f"compliance accepted dated {_iso(ev.date)} was in time for the formal "
+                   f"notice due {rec.due}, but recorded after the engine had referred the "
+                   f"case; record referral_undone with a reason to take the case back")
+            self._timeline(ev.date, "outcome", "referral_contested", why, (now, self._by))
+            self._notify(f"event:{n}", ("case_handler",), "referral_contested",
+                         "Referred case: a timely compliance was recorded late", now,
+                         {"reason": why, "deadline": _dl(rec)})
+            return
         self._meet("formal_notice_compliance", ev.date, now)
         self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
                      "compliance_accepted", "Compliance accepted: case closed", now)
@@ -528,11 +627,17 @@ class Machine:
         self._notify(f"event:{n}", ("controller",), "compliance_rejected",
                      "Compliance evidence not accepted", now,
                      {"deadline": _dl(rec) if rec else None})
+        last = self._latest("formal_notice_compliance")
+        if (self.s.referral_undone and rec is None and last is not None
+                and last.status == "missed" and self.p.refer_on_compliance_expiry):
+            # the regulator took a referral back to weigh the evidence, and rejects it
+            self.refer(ev.date, now, f"compliance evidence rejected on {_iso(ev.date)} after "
+                       f"the formal notice due {last.due} ran out")
 
     # anytime: extension, suspension, closure
 
     def _check_extension_granted(self, ev: Any) -> None:
-        rec = self.pending(ev.deadline)
+        rec = self.pending(ev.deadline) or self._revivable(ev.deadline, ev.date)
         if rec is None:
             names = sorted({r.name for r in self.s.deadlines if r.status == "pending"})
             raise EventRejected(
@@ -551,9 +656,14 @@ class Machine:
 
     def _on_extension_granted(self, ev: Any, n: int, now: datetime) -> None:
         old = self.pending(ev.deadline)
-        assert old is not None
-        new = extend_deadline(self._core(old), self.cal, period=ev.period, until=ev.until)
-        self._deadline_status(old, "extended", now)
+        if old is None:  # granted before the expiry, recorded after it
+            old = self._revivable(ev.deadline, ev.date)
+            assert old is not None
+            new = extend_deadline(self._core(old), self.cal, period=ev.period, until=ev.until)
+            self._revive(old, "extended", ev.date, now)
+        else:
+            new = extend_deadline(self._core(old), self.cal, period=ev.period, until=ev.until)
+            self._deadline_status(old, "extended", now)
         if ev.deadline == "formal_notice_compliance":
             self.s.notice_extensions += 1
         rec = self._add_deadline(old.name, new, now,
@@ -569,6 +679,10 @@ class Machine:
 
     def _on_case_suspended(self, ev: Any, n: int, now: datetime) -> None:
         self.s.suspended_since = local_date(ev.date, self.cal).isoformat()
+        for name in dict.fromkeys(r.name for r in self.s.deadlines):
+            rec = self._revivable(name, ev.date)  # stopped before it ran out
+            if rec is not None and self._latest(name) is rec:
+                self._revive(rec, "pending", ev.date, now)
         self._notify(f"event:{n}", ("controller", "case_handler"), "case_suspended",
                      "Case suspended: running deadlines are stopped", now,
                      {"reason": ev.reason})
@@ -608,6 +722,34 @@ class Machine:
 
     # sanction procedure
 
+    def _grace_end(self, rec: DeadlineRecord) -> datetime | None:
+        """When the automatic referral for the formal notice `rec` becomes final: the end of
+        the procedure's `referral_grace` after its due date (None: at once)."""
+        grace = self.p.wait("referral_grace") if self.amendable else None
+        if grace is None:
+            return None
+        return compute_deadline(_day(rec.due), grace, self.cal,
+                                self.p.rules_for("referral_grace")).expires_at
+
+    def _final_referral(self, until: datetime, now: datetime) -> None:
+        """The provisional referral becomes final once its grace is over, if the formal
+        notice is still missed and the case still at its stage."""
+        due = self.s.referral_due
+        if due is None or due > until:
+            return
+        self.s.referral_due = None
+        rec = self._latest("formal_notice_compliance")
+        if (self.s.status == "open" and self.s.stage == "formal_notice" and rec is not None
+                and rec.status == "missed"):
+            self._refer_automatically(rec, local_date(due, self.cal), now)
+
+    def _refer_automatically(self, rec: DeadlineRecord, when: date, now: datetime) -> None:
+        if self.amendable:
+            self.s.auto_referral = rec.due
+        grace = self.p.wait("referral_grace") if self.amendable else None
+        waited = f" and {grace.text} of grace" if grace is not None else ""
+        self.refer(when, now, f"formal notice not complied with by {rec.due}{waited}")
+
     def refer(self, when: date | datetime, now: datetime, reason: str) -> None:
         """The case goes to the sanctioning body (formation restreinte)."""
         self._set_stage("referred", now)
@@ -620,6 +762,173 @@ class Machine:
         self._notify(f"referred:{self.s.event_count}", ("controller", "case_handler"),
                      "referred_to_sanction", "Case referred to the sanctioning committee", now,
                      {"reason": reason})
+
+    def _on_referral_undone(self, ev: Any, n: int, now: datetime) -> None:
+        """The case goes back to the formal notice stage: the sanction stage's running
+        deadlines are cancelled; a compliance accepted in time meanwhile closes it."""
+        for rec in self.s.deadlines:
+            if rec.status == "pending":
+                self._deadline_status(rec, "cancelled", now)
+        self.s.auto_referral, self.s.referral_undone = None, True
+        self._timeline(ev.date, "outcome", "referral_undone", ev.reason, (now, self._by))
+        notice = self._latest("formal_notice_compliance")
+        if notice is not None and notice.status == "met":
+            self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
+                         "compliance_accepted", "Compliance accepted: case closed", now)
+            self._close("complied", ev.date, now)
+            return
+        self._set_stage("formal_notice", now)
+        self._notify(f"event:{n}", ("controller", "case_handler"), "referral_undone",
+                     "Referral to the sanctioning committee withdrawn", now,
+                     {"reason": ev.reason})
+
+    # corrections: the case recomputed from its events, what went out kept as sent
+
+    def _check_event_corrected(self, ev: Any) -> None:
+        self._replay(ev, self.s.event_count + 1)
+
+    _check_event_withdrawn = _check_event_corrected
+
+    def _replay(self, ev: Any, n: int) -> Replay:
+        """The case as it would be had the corrected event been recorded instead of the
+        wrong one (or nothing, for a withdrawal), when the wrong one was: a fresh machine
+        runs the logged events again, in recording order at their recording times, with the
+        engine's own steps at their instants. Raises EventRejected if an event no longer
+        fits; changes nothing."""
+        key = (id(ev), n, len(self.s.log))
+        if self._replayed is not None and self._replayed[0] == key:
+            return self._replayed[1]
+        opened = self.s.opened_with
+        if not self.s.log_complete or opened is None or self.s.opened_at is None:
+            raise EventRejected(f"{ev.type} rejected: this case was opened before its events "
+                                f"were kept for corrections; record the right event instead")
+        log = [item.model_copy(deep=True) for item in self.s.log]
+        target = next((item for item in log if (ev.seq is not None and item.n == ev.seq)
+                       or (ev.event_id is not None and item.event.id == ev.event_id)), None)
+        name = f"event {ev.seq}" if ev.seq is not None else f"the event with id {ev.event_id!r}"
+        if target is None or target.withdrawn:
+            known = ", ".join(f"{i.n} ({i.event.type})" for i in log if not i.withdrawn)
+            raise EventRejected(f"{ev.type} rejected: {name} is not an event of this case "
+                                f"{'any more ' if target is not None else ''}"
+                                f"that can be changed; its events: {known or 'none'}")
+        if ev.type == "event_withdrawn":
+            target.withdrawn = True
+        else:
+            target.earlier.append(target.event)
+            target.event = ev.corrected
+        target.changed_by.append(n)
+        m = Machine.open(opened, self.p, self.s.opened_at, legal_time=True, amendable=True)
+        started = False
+        for item in log:
+            if item.withdrawn:
+                continue
+            try:
+                if item.opening:
+                    m.apply_opening(item.event, item.recorded_at, True, item.recorded_by)
+                    continue
+                if not started:
+                    m.advance(self.s.opened_at)
+                    started = True
+                m.run_to(item.recorded_at)
+                m.s.event_count = max(m.s.event_count, item.n - 1)  # its own number
+                m.apply(item.event, item.recorded_at, item.recorded_by)
+            except EventRejected as exc:
+                verb = "withdrawn" if ev.type == "event_withdrawn" else "corrected"
+                raise EventRejected(
+                    f"{ev.type} rejected: with event {target.n} {verb}, event {item.n} "
+                    f"({item.event.type}, recorded {item.recorded_at.date().isoformat()}) no "
+                    f"longer fits: {exc}") from None
+        self._replayed = (key, (m, log, target))
+        return m, log, target
+
+    def _on_event_corrected(self, ev: Any, n: int, now: datetime) -> None:
+        m, log, target = self._replay(ev, n)
+        self._replayed = None
+        m.run_to(now)
+        old, new = self.s, m.s
+        changes: list[str] = []
+        deadlines, seq_map = self._merge_deadlines(old.deadlines, new.deadlines, n, now,
+                                                   ev, changes)
+        seen = {(t.date, t.kind, t.name, t.detail, t.seq) for t in old.timeline}
+        timeline = [*old.timeline, *(t for t in new.timeline
+                                     if t.kind not in ("notification", "reminder")
+                                     and (t.date, t.kind, t.name, t.detail, t.seq) not in seen)]
+        sent = [*old.reminders_sent]
+        for key in new.reminders_sent:
+            head, seq, rest = key.split(":", 2)
+            moved = f"{head}:{seq_map.get(int(seq), seq)}:{rest}"
+            if moved not in sent:
+                sent.append(moved)
+        self.s = new.model_copy(update={
+            "deadlines": deadlines, "timeline": timeline, "reminders_sent": sent,
+            "log": log, "event_count": max(old.event_count, new.event_count),
+            "applied_ids": list(dict.fromkeys([*old.applied_ids, *new.applied_ids])),
+            "workflow_id": old.workflow_id})
+        if (new.stage, new.status) != (old.stage, old.status):
+            changes.append(f"stage: {old.stage} -> {new.stage}")
+            data: dict[str, Any] = {"stage": new.stage, "status": new.status}
+            if new.status == "closed":
+                data["outcome"] = new.outcome
+            self._register("cases", f"stage:{len(self.s.timeline)}:{new.stage}", now, data)
+        verb = "withdrawn" if ev.type == "event_withdrawn" else "corrected"
+        what = f"event {target.n} ({(target.earlier or [target.event])[-1].type}) {verb}"
+        self._timeline(ev.date, "outcome", f"event_{verb}",
+                       f"{what}: {ev.reason}" + (f"; {'; '.join(changes)}" if changes else
+                                                 "; nothing else changes"), (now, self._by))
+        self._notify(f"correction:{n}", ("controller", "case_handler"), "event_corrected",
+                     f"Case record corrected: {what}", now,
+                     {"what": what, "withdrawn": verb == "withdrawn", "reason": ev.reason,
+                      "changes": changes,
+                      "deadlines": [_dl(d) for d in deadlines if d.status == "pending"]})
+
+    _on_event_withdrawn = _on_event_corrected
+
+    def _merge_deadlines(self, old: list[DeadlineRecord], new: list[DeadlineRecord], n: int,
+                         now: datetime, ev: Any, changes: list[str]
+                         ) -> tuple[list[DeadlineRecord], dict[int, int]]:
+        """The recomputed deadlines under the numbers they were announced with: one that
+        kept its name and start keeps its number, and a change of status or date is
+        appended to its history; one that no longer arises is cancelled; a new one is
+        numbered after the rest. Each change gets its register row."""
+        out = [d.model_copy(deep=True) for d in old]
+        seq_map: dict[int, int] = {}
+        used: set[int] = set()
+        reason = f"{ev.type} {n}: {ev.reason}"
+
+        def change(rec: DeadlineRecord, to: str) -> None:
+            rec.history.append(StatusChange(status=rec.status, to=to,
+                                            recorded_at=now, recorded_by=self._by,
+                                            reason=reason))
+        for nd in new:
+            match = next((o for o in out if o.seq not in used and (o.name, o.trigger_date)
+                          == (nd.name, nd.trigger_date)), None)
+            if match is None:
+                rec = nd.model_copy(update={"seq": len(out), "opened_at": now})
+                out.append(rec)
+                seq_map[nd.seq] = rec.seq
+                used.add(rec.seq)
+                changes.append(f"{rec.name} {rec.status}, due {rec.due}")
+                self._record_deadline(rec, now, f"{rec.status}:{n}")
+                continue
+            used.add(match.seq)
+            seq_map[nd.seq] = match.seq
+            if (match.status, match.due, match.expires_at, match.period) == (
+                    nd.status, nd.due, nd.expires_at, nd.period):
+                continue
+            changes.append(f"{match.name}: {match.status}, due {match.due} -> {nd.status}, "
+                           f"due {nd.due}")
+            change(match, nd.status)
+            match.status, match.due, match.raw_end = nd.status, nd.due, nd.raw_end
+            match.period, match.rules = nd.period, nd.rules
+            match.expires_at, match.explanation = nd.expires_at, list(nd.explanation)
+            self._record_deadline(match, now, f"corrected:{n}")
+        for rec in out:
+            if rec.seq not in used and rec.status != "cancelled":
+                changes.append(f"{rec.name} (due {rec.due}) no longer arises")
+                change(rec, "cancelled")
+                rec.status = "cancelled"
+                self._record_deadline(rec, now, f"corrected:{n}")
+        return out, seq_map
 
     def _on_rapporteur_designated(self, ev: Any, n: int, now: datetime) -> None:
         if self.s.stage in PRE_SANCTION_STAGES:
@@ -859,12 +1168,19 @@ class Machine:
     def _reminder_key(self, rec: DeadlineRecord, offset: int) -> str:
         return f"reminder:{rec.seq}:{offset}:{rec.due}"
 
+    def run_to(self, until: datetime) -> None:
+        """Let time pass to `until` as the workflow does: at each wake-up in turn."""
+        while (wake := self.next_wake()) is not None and wake <= until:
+            self.advance(wake)
+
     def next_wake(self) -> datetime | None:
         """When the workflow must next look at the clock (None: only events can move it)."""
         if self.s.status == "closed" or self.s.suspended_since is not None:
             return None
         times = [r.expires_at for r in self.s.deadlines if r.status == "pending"]
         times += [at for at, _, _ in self._reminders()]
+        if self.s.referral_due is not None:
+            times.append(self.s.referral_due)
         return min(times) if times else None
 
     def advance(self, now: datetime) -> None:
@@ -887,6 +1203,7 @@ class Machine:
         for rec in list(self.s.deadlines):
             if rec.status == "pending" and rec.expires_at <= now:
                 self._expire(rec, now)
+        self._final_referral(now, now)
         self.refresh_sanction(local_date(now, self.cal))
 
     def _expire(self, rec: DeadlineRecord, now: datetime) -> None:
@@ -900,8 +1217,16 @@ class Machine:
                      {"deadline": _dl(rec)})
         if rec.name == "formal_notice_compliance" and self.s.stage == "formal_notice":
             if self.p.refer_on_compliance_expiry:
-                self.refer(_day(rec.due), now,
-                           f"formal notice not complied with by {rec.due}")
+                final = self._grace_end(rec)
+                if final is None:
+                    self._refer_automatically(rec, _day(rec.due), now)
+                else:
+                    self.s.referral_due = final
+                    self._timeline(rec.due, "outcome", "referral_provisional",
+                                   f"the case is referred on {local_date(final, self.cal)} "
+                                   f"unless an act dated by {rec.due} is recorded before then "
+                                   f"(a grace of {self.p.periods.referral_grace}: "
+                                   f"{self.p.name}'s office practice, not a rule of law)")
         elif rec.name == "injunction_compliance" and self.s.sanction.penalty_per_day_eur:
             start = _day(rec.due) + timedelta(days=1)
             self._timeline(start, "outcome", "penalty_accrual_started",

@@ -227,19 +227,73 @@ class CaseClosed(_Event):
     reason: str = Field(default="", max_length=500)
 
 
+Reason = Annotated[str, Field(min_length=3, max_length=1000,
+                              description="why: kept in the register with the change")]
+
+
+class ReferralUndone(_Event):
+    """The regulator takes back a referral the engine made by itself (the formal notice ran
+    out unanswered), when a timely act was recorded too late to prevent it."""
+
+    type: Literal["referral_undone"]
+    reason: Reason
+
+
+class _Correction(_Event):
+    seq: int | None = Field(default=None, ge=1, description="the number of the event (its "
+                            "`seq` in the timeline and the register)")
+    event_id: str | None = Field(default=None, max_length=200,
+                                 description="or the id it was sent with")
+    reason: Reason
+
+    @model_validator(mode="after")
+    def _one_target(self) -> _Correction:
+        if (self.seq is None) == (self.event_id is None):
+            raise ValueError(f"{getattr(self, 'type', 'a correction')} names the event it "
+                             "changes by 'seq' or by 'event_id', one of the two")
+        return self
+
+
+class EventCorrected(_Correction):
+    """An event recorded by mistake, replaced by the right one: the case becomes what it
+    would have been had the right event been recorded when the wrong one was."""
+
+    type: Literal["event_corrected"]
+    corrected: Event = Field(description="the event as it should have been recorded")
+
+    @field_validator("corrected")
+    @classmethod
+    def _not_a_correction(cls, v: Any) -> Any:
+        if v.type in CORRECTIONS:
+            raise ValueError("a correction replaces an event of the procedure, not another "
+                             "correction; correct the original event instead")
+        return v
+
+
+class EventWithdrawn(_Correction):
+    """An event recorded by mistake, taken out: the case becomes what it would have been
+    without it."""
+
+    type: Literal["event_withdrawn"]
+
+
 Event = Annotated[
     ComplaintReceived | InvestigationOpened | InformationRequested | InformationProvided
     | NoBreachFound | FormalNoticeIssued | ExtensionGranted | ComplianceEvidenceSubmitted
     | ComplianceAccepted | ComplianceRejected | CaseSuspended | CaseResumed
     | RapporteurDesignated | ReportNotified | ObservationsSubmitted | RapporteurReplied
     | HearingScheduled | HearingHeld | SanctionDecided | DecisionNotified | AppealLodged
-    | ComplianceEstablished | LiquidationOpened | PenaltyLiquidated | CaseClosed,
+    | ComplianceEstablished | LiquidationOpened | PenaltyLiquidated | CaseClosed
+    | ReferralUndone | EventCorrected | EventWithdrawn,
     Field(discriminator="type"),
 ]
+CORRECTIONS = ("event_corrected", "event_withdrawn")
+EventCorrected.model_rebuild()
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_TYPES: tuple[str, ...] = tuple(
     m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for m in _Event.__subclasses__())
+    for m in (*_Event.__subclasses__(), *_Correction.__subclasses__())
+    if m is not _Correction)
 
 
 class EventInput(_Model):
@@ -296,6 +350,8 @@ class TimelineEntry(_Model):
                                          "recorded it (events and the engine's own steps)")
     recorded_by: str | None = Field(default=None, description="who recorded it; 'engine' "
                                     "for the engine's own steps")
+    seq: int | None = Field(default=None, description="an event's number: what a "
+                            "correction or withdrawal names")
 
 
 class SanctionFigures(_Model):
@@ -382,6 +438,23 @@ class RegisterBatch(_Model):
 
     case_id: str
     entries: list[RegisterEntry]
+
+
+class LoggedEvent(_Model):
+    """An event as the case applied it, kept so that a correction can recompute the case:
+    its number, when and by whom it was recorded, and what corrections did to it (the
+    earlier versions stay beside it)."""
+
+    n: int
+    event: Event
+    recorded_at: datetime
+    recorded_by: str | None = None
+    opening: bool = Field(default=False, description="came with the case's opening")
+    withdrawn: bool = False
+    earlier: list[Event] = Field(default_factory=list, description="versions before "
+                                 "corrections, oldest first")
+    changed_by: list[int] = Field(default_factory=list, description="the corrections' "
+                                  "numbers")
 
 
 class ScriptedEvent(_Model):

@@ -22,6 +22,7 @@ every field added since has a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -96,6 +98,12 @@ class PeriodInfo(_Strict):
         return v
 
 
+# Periods that are waits of the engine's own, not legal periods: zero is allowed ("0 days").
+WAITS = ("referral_grace",)
+NO_WAIT = "0 days"
+ZERO = re.compile(r"\s*0\s*(working\s+|calendar\s+)?days?\s*")
+
+
 class Periods(_Strict):
     """Every period of the procedure, as period text ("2 months")."""
 
@@ -119,7 +127,9 @@ class Periods(_Strict):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _valid(cls, v: Any) -> Any:
+    def _valid(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.field_name in WAITS and isinstance(v, str) and ZERO.fullmatch(v):
+            return NO_WAIT  # a wait may be none at all
         return None if v is None else _period(v)
 
 
@@ -225,6 +235,11 @@ class Procedure(_Strict):
         """The rule set a period is counted by: its own override, else the default."""
         info = self.period_info.get(period)
         return RULE_SETS[info.rules] if info is not None and info.rules else self.rule_set
+
+    def wait(self, name: str) -> Period | None:
+        """One of the engine's own waits (WAITS); None when it does not wait."""
+        text = getattr(self.periods, name)
+        return None if text is None or text == NO_WAIT else parse_period(text)
 
     def is_right(self, period: str) -> bool:
         """A party's option (exercised or lapsed), not an obligation (met or missed)."""

@@ -20,7 +20,7 @@ from dateutil.relativedelta import relativedelta
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from enforcement.case import CaseState, EventRejected, Machine
+from enforcement.case import SANCTION_STAGES, CaseState, EventRejected, Machine
 from enforcement.models import EVENT_ADAPTER, EVENT_TYPES, CaseInput, Controller, DeadlineRecord
 from enforcement.procedures import Procedure, all_procedures
 
@@ -54,6 +54,16 @@ def _fields(kind: str, day: date) -> st.SearchStrategy[dict[str, Any]]:
         "liquidation_opened": st.fixed_dictionaries({"cutoff": later}),
         "penalty_liquidated": st.fixed_dictionaries(
             {"amount_eur": st.one_of(st.none(), st.integers(0, 10**7))}),
+        "referral_undone": st.just({"reason": "timely compliance recorded late"}),
+        "event_withdrawn": st.fixed_dictionaries({"seq": st.integers(1, 8),
+                                                  "reason": st.just("typed in error")}),
+        # the right event is one of the procedure's, dated up to 60 days before
+        "event_corrected": st.fixed_dictionaries({
+            "seq": st.integers(1, 8), "reason": st.just("wrong date or period"),
+            "corrected": st.sampled_from(["formal_notice_issued", "information_requested",
+                                          "compliance_accepted", "report_notified"]).flatmap(
+                lambda k: st.integers(0, 60).map(lambda n: {
+                    "type": k, "date": (day - timedelta(days=n)).isoformat()}))}),
     }
     return extra.get(kind, st.just({}))
 
@@ -216,9 +226,16 @@ def expect_accepted(before: CaseState, after: CaseState, raw: dict[str, Any], pr
     rows = [r for r in register if r.table == "events" and r.data["type"] == kind]
     assert [(r.data["date"], r.data["seq"]) for r in rows] == [(raw["date"],
                                                                 before.event_count + 1)]
+    if kind in ("event_corrected", "event_withdrawn"):
+        return  # the case recomputed: tests/test_corrections.py checks what it becomes
     stage = STAGE_AFTER.get(kind)
     if kind == "information_requested" and before.stage in ("new", "complaint"):
         stage = "investigation"
+    if kind == "compliance_accepted" and before.stage in SANCTION_STAGES:
+        stage = before.stage  # timely but late: flagged, the referral stands
+    if kind == "referral_undone":
+        met = [r for r in before.deadlines if r.name == "formal_notice_compliance"][-1]
+        stage = "closed" if met.status == "met" else "formal_notice"
     if kind == "rapporteur_designated" or stage is None:
         stage = stage or before.stage
     assert after.stage == stage, (kind, before.stage, after.stage)
@@ -236,15 +253,18 @@ def expect_accepted(before: CaseState, after: CaseState, raw: dict[str, Any], pr
             assert opened["injunction_compliance"].due == Reference(proc).due(
                 day, before.injunction_period)
     elif kind == "extension_granted":
-        old = next(r for r in reversed(before.deadlines)
-                   if r.name == raw["deadline"] and r.status == "pending")
+        # the pending one, else (granted before its expiry, recorded after) the latest
+        old = next((r for r in reversed(before.deadlines)
+                    if r.name == raw["deadline"] and r.status == "pending"),
+                   None) or next(r for r in reversed(before.deadlines)
+                                 if r.name == raw["deadline"])
         assert after.deadlines[old.seq].status == "extended"
         assert opened[raw["deadline"]].due == Reference(proc, old.name).extended(old, raw)
     elif kind == "case_resumed":
         for old in before.deadlines:
             if old.status == "pending":
                 assert after.deadlines[old.seq].expires_at >= old.expires_at
-    if kind in ("compliance_accepted", "no_breach_found", "case_closed"):
+    if kind in ("compliance_accepted", "no_breach_found", "case_closed") and stage == "closed":
         assert after.status == "closed"
         assert all(r.status != "pending" for r in after.deadlines)
 

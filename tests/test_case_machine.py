@@ -3,8 +3,9 @@ accepted, and the case is left exactly as it was (state and pending effects)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -147,7 +148,7 @@ def test_penalty_from_the_day_after_the_deadline_to_compliance() -> None:
 
 def test_a_formal_notice_in_hours_expires_into_a_referral() -> None:
     # Urgency procedure: 72 hours from Fri 5 Jan 2024 14:00 Paris -> Mon 8 Jan 14:00, never
-    # rolled; at expiry the case is referred, dated on that day.
+    # rolled; at expiry the referral is provisional.
     m = Machine.open(CaseInput(case_id="U-1", procedure="fr-cnil-urgency",
                                controller=Controller(name="Acme", country="FR")),
                      get_procedure("fr-cnil-urgency"), NOW)
@@ -157,9 +158,19 @@ def test_a_formal_notice_in_hours_expires_into_a_referral() -> None:
     [notice] = m.s.deadlines
     assert notice.due == "2024-01-08T14:00:00+01:00"
     m.advance(notice.expires_at)
+    # The urgency procedure's referral waits 1 working day (office practice): it is
+    # provisional until 24:00 on Tue 9 Jan, then final, dated Wed 10 Jan (its 00:00).
+    assert (notice.status, m.s.stage) == ("missed", "formal_notice")
+    grace_end = datetime(2024, 1, 10, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    assert m.next_wake() == grace_end
+    m.advance(grace_end - timedelta(seconds=1))
+    assert m.s.stage == "formal_notice"
+    m.advance(grace_end)
     assert m.s.stage == "referred"
     referral = [t for t in m.s.timeline if t.name == "referred_to_sanction"]
-    assert referral[0].date == "2024-01-08"
+    assert referral[0].date == "2024-01-10"
+    assert "not complied with by 2024-01-08T14:00:00+01:00 and 1 working day of grace" \
+        in referral[0].detail
 
 
 # --- opening events dated in the past: judged in date order ---------------------------------
@@ -191,8 +202,9 @@ def test_a_deadline_run_out_before_a_later_opening_event_is_missed_not_met() -> 
 
 def test_an_opening_event_after_the_notice_expired_meets_the_referral() -> None:
     # Notice of 2025-03-03 for 2 months: due 2025-05-05; unanswered, the case was referred
-    # then, so a compliance dated 2025-06-02 finds it at the sanction stage.
-    with pytest.raises(EventRejected, match="at stage 'referred'"):
+    # after 5 working days of grace (to Tue 13 May: Thu 8 May is a holiday), so a
+    # compliance dated 2025-06-02 finds it at the sanction stage, too late to undo it.
+    with pytest.raises(EventRejected, match="compliance dated 2025-06-02 is not in time"):
         opened({**COMPLAINT, "date": "2025-01-06"}, {**NOTICE, "date": "2025-03-03"},
                {"type": "compliance_accepted", "date": "2025-06-02"})
     m = opened({**COMPLAINT, "date": "2025-01-06"}, {**NOTICE, "date": "2025-03-03"},

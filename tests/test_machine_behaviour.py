@@ -320,8 +320,9 @@ def test_a_refused_event_with_an_id_does_not_use_up_the_id() -> None:
 def test_a_refused_opening_event_undoes_the_expiries_it_caught_up_on() -> None:
     # A case entered today with its history: notice received Mon 3 Mar 2025 for 2 months,
     # due Sat 3 May -> Mon 5 May 2025. A compliance acceptance dated 2 June 2025 comes after
-    # the referral and is refused; the case must be left as before: at the formal notice,
-    # the deadline pending, nothing referred.
+    # the referral (final after 5 working days of grace, on Wed 14 May) and is refused;
+    # the case must be left as before: at the formal notice, the deadline pending, nothing
+    # referred.
     now = datetime(2026, 1, 5, 12, tzinfo=UTC)
     m = Machine.open(CaseInput(case_id="O-1", controller=Controller(name="A", country="FR")),
                      get_procedure("fr-cnil"), now)
@@ -330,7 +331,7 @@ def test_a_refused_opening_event_undoes_the_expiries_it_caught_up_on() -> None:
         m.apply_opening(EVENT_ADAPTER.validate_python(e), now)
     m.take_effects()
     before = m.s.model_dump()
-    with pytest.raises(EventRejected, match="at stage 'referred'"):
+    with pytest.raises(EventRejected, match="compliance dated 2025-06-02 is not in time"):
         m.apply_opening(EVENT_ADAPTER.validate_python(ev("compliance_accepted", "2025-06-02")),
                         now)
     assert m.s.stage == "formal_notice"
@@ -419,7 +420,12 @@ def test_an_hour_deadline_extended_in_hours_and_in_days() -> None:
     c.run_to(datetime(2024, 1, 9, 13, 59, tzinfo=PARIS))
     assert c.m.s.stage == "formal_notice"
     c.run_to(datetime(2024, 1, 9, 14, 0, tzinfo=PARIS))
-    assert (rec.status, c.m.s.stage) == ("missed", "referred")
+    assert (rec.status, c.m.s.stage) == ("missed", "formal_notice")
+    # the referral waits 1 working day of grace: to 24:00 on Wed 10 Jan
+    c.run_to(datetime(2024, 1, 10, 23, 59, tzinfo=PARIS))
+    assert c.m.s.stage == "formal_notice"
+    c.run_to(datetime(2024, 1, 11, 0, 0, tzinfo=PARIS))
+    assert c.m.s.stage == "referred"
 
 
 def test_an_hour_deadline_moved_by_a_suspension() -> None:
@@ -462,9 +468,11 @@ def test_an_opening_event_at_the_very_instant_of_an_expiry_finds_it_expired() ->
     # 00:00 on Tue 6 May Paris time. Compliance given at that instant comes too late.
     notice = ev("formal_notice_issued", "2025-03-03", period="2 months")
     m, _ = opening(notice, ev("case_suspended", "2025-05-06T00:00:00+02:00"))
-    assert m.s.stage == "referred"
+    [rec] = [d for d in m.s.deadlines if d.name == "formal_notice_compliance"]
+    assert rec.status == "missed"
     m, _ = opening(notice, ev("case_suspended", "2025-05-05T23:59:00+02:00"))
-    assert m.s.stage == "formal_notice"
+    [rec] = [d for d in m.s.deadlines if d.name == "formal_notice_compliance"]
+    assert rec.status == "pending"
 
 
 def test_opening_events_without_catch_up_and_a_repeated_id() -> None:
@@ -484,7 +492,7 @@ def test_a_refusal_names_every_event_the_stage_accepts() -> None:
             "hearing_held does not fit the case at stage 'complaint'; accepted now: "
             "investigation_opened, information_requested, no_breach_found, "
             "formal_notice_issued, rapporteur_designated, case_suspended, case_resumed, "
-            "extension_granted, case_closed$")
+            "extension_granted, case_closed, event_corrected, event_withdrawn$")
     refused(c, ev("extension_granted", "2026-01-07", deadline="appeal", period="1 month"),
             "no pending deadline named 'appeal'; pending: complainant_progress$")
     c.record(ev("no_breach_found", "2026-01-08"))

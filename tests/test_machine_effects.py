@@ -272,35 +272,47 @@ def test_from_the_complaint_to_the_referral() -> None:
     assert [n[5] for n in o.notes] == [
         "[E-1] Reminder: formal notice compliance due 2026-03-05 (3 days)"] * 2
 
-    # 24:00 on Thu 5 Mar: no compliance; the engine refers the case, dated that day.
+    # 24:00 on Thu 5 Mar: no compliance; the deadline is missed and the referral waits 5
+    # working days of grace (Fri 6, Mon 9, Tue 10, Wed 11, Thu 12 Mar) for a late record.
     expiry = datetime(2026, 3, 6, 0, tzinfo=PARIS)
     assert r.m.next_wake() == expiry
     o = r.clock(expiry)
-    assert o.rows == [("deadlines", "deadline:2:missed"), ("cases", "stage:38:referred"),
-                      ("events", "event:10")]
-    assert o.data["event:10"] == {
-        "seq": 10, "type": "referred_to_sanction", "date": "2026-03-05", "event_id": None,
-        "fields": {"reason": "formal notice not complied with by 2026-03-05"},
-        "recorded_at": "2026-03-06T00:00:00+01:00", "recorded_by": "engine"}
+    assert o.rows == [("deadlines", "deadline:2:missed")]
     assert o.notes == [
         ("deadline:2:missed:case_handler", "case_handler", None, "en", "deadline_missed",
-         "[E-1] Deadline passed: formal notice compliance (2026-03-05)"),
+         "[E-1] Deadline passed: formal notice compliance (2026-03-05)")]
+    assert o.timeline == [
+        ("2026-03-05", "deadline", "formal_notice_compliance",
+         "expired at 2026-03-06T00:00:00+01:00"),
+        (at("2026-03-06", 0), "notification", "deadline_missed", "to the case handler"),
+        ("2026-03-05", "outcome", "referral_provisional",
+         "the case is referred on 2026-03-13 unless an act dated by 2026-03-05 is recorded "
+         "before then (a grace of 5 working days: fr-cnil's office practice, not a rule of "
+         "law)")]
+    assert r.m.s.stage == "formal_notice"
+    told(o.payloads["deadline:2:missed:case_handler"], "formal_notice", deadline=NOTICE_MOVED)
+
+    # 24:00 on Thu 12 Mar: nothing came; the engine refers the case, dated Fri 13 Mar.
+    final = datetime(2026, 3, 13, 0, tzinfo=PARIS)
+    assert r.m.next_wake() == final
+    o = r.clock(final)
+    assert o.rows == [("cases", "stage:39:referred"), ("events", "event:10")]
+    reason = "formal notice not complied with by 2026-03-05 and 5 working days of grace"
+    assert o.data["event:10"] == {
+        "seq": 10, "type": "referred_to_sanction", "date": "2026-03-13", "event_id": None,
+        "fields": {"reason": reason},
+        "recorded_at": "2026-03-13T00:00:00+01:00", "recorded_by": "engine"}
+    assert o.notes == [
         ("referred:10:controller", "controller", CONTROLLER, "fr", "referred_to_sanction",
          "[E-1] Case referred to the sanctioning committee"),
         ("referred:10:case_handler", "case_handler", None, "en", "referred_to_sanction",
          "[E-1] Case referred to the sanctioning committee")]
     assert o.timeline == [
-        ("2026-03-05", "deadline", "formal_notice_compliance",
-         "expired at 2026-03-06T00:00:00+01:00"),
-        (at("2026-03-06", 0), "notification", "deadline_missed", "to the case handler"),
-        ("2026-03-05", "outcome", "referred_to_sanction",
-         "formal notice not complied with by 2026-03-05"),
-        (at("2026-03-06", 0), "notification", "referred_to_sanction", "to the controller"),
-        (at("2026-03-06", 0), "notification", "referred_to_sanction", "to the case handler")]
+        ("2026-03-13", "outcome", "referred_to_sanction", reason),
+        (at("2026-03-13", 0), "notification", "referred_to_sanction", "to the controller"),
+        (at("2026-03-13", 0), "notification", "referred_to_sanction", "to the case handler")]
     assert (r.m.s.stage, r.m.s.status, r.m.next_wake()) == ("referred", "open", None)
-    told(o.payloads["deadline:2:missed:case_handler"], "formal_notice", deadline=NOTICE_MOVED)
-    told(o.payloads["referred:10:controller"], "referred",
-         reason="formal notice not complied with by 2026-03-05")
+    told(o.payloads["referred:10:controller"], "referred", reason=reason)
 
 
 def test_the_sanction_stage_to_the_liquidation_and_closure() -> None:

@@ -508,6 +508,20 @@ def _every_notification() -> list[Notification]:
          ("2022-03-21", "decision_notified", {}),
          ("2022-09-01", "advance", {}),
          ("2022-04-01", "appeal_lodged", {"court": "Conseil d'État", "_recorded": "2022-09-01"})],
+        # A notice due Fri 11 Mar 2022, referred at the end of its grace; a compliance
+        # accepted on 10 Mar recorded after that (flagged), then the referral taken back.
+        [("2022-01-11", "formal_notice_issued", {"period": "2 months"}),
+         ("2022-03-25", "advance", {}),
+         ("2022-03-10", "compliance_accepted", {"_recorded": "2022-03-25"}),
+         ("2022-03-26", "referral_undone", {"reason": "compliance was accepted in time"})],
+        # A notice whose date is corrected, referred, the referral taken back.
+        [("2022-01-11", "formal_notice_issued", {"period": "2 months"}),
+         ("2022-01-12", "event_corrected", {
+             "seq": 1, "reason": "the notice was received a day earlier",
+             "corrected": {"type": "formal_notice_issued", "date": "2022-01-10",
+                           "period": "2 months"}}),
+         ("2022-04-01", "advance", {}),
+         ("2022-04-01", "referral_undone", {"reason": "evidence to weigh"})],
     ]
     out: list[Notification] = []
     for n, script in enumerate(scripts):

@@ -59,7 +59,9 @@ def test_clearview_dates_and_amounts(clearview: tuple[dict[str, Any], Path]) -> 
     assert due(run, "formal_notice_compliance") == ["2022-01-26"]
     referral = [t for t in run["timeline"]
                 if t["name"] == "referred_to_sanction" and t["kind"] == "outcome"]
-    assert [t["date"] for t in referral] == ["2022-01-26"]
+    # Unanswered, the referral waits 5 working days of grace (Thu 27 Jan to Wed 2 Feb 2022)
+    # and is final at their end: dated Thu 3 Feb 2022.
+    assert [t["date"] for t in referral] == ["2022-02-03"]
     # Decision notified Mon 17 Oct 2022 + 2 months = Sat 17 Dec -> Mon 19 Dec 2022.
     assert due(run, "injunction_compliance") == ["2022-12-19"]
     # Established in the US: 2 + 2 months, 17 Oct 2022 + 4 months = Fri 17 Feb 2023; a délai
@@ -90,8 +92,9 @@ def test_what_if_moves_dates_and_each_variant_keeps_its_own_horizon(
     moved = next(v for v in doc["summary"]["variants"] if v["variant"] == ext["variant"])
     assert {"what": "formal_notice_compliance due", "scenario": "2022-01-26",
             "variant": "2022-02-28", "days": 33} in moved["moved"]
-    assert {"what": "referred_to_sanction", "scenario": "2022-01-26",
-            "variant": "2022-02-28", "days": 33} in moved["moved"]
+    # the grace after Mon 28 Feb: Tue 1 to Mon 7 Mar, referred on Tue 8 Mar
+    assert {"what": "referred_to_sanction", "scenario": "2022-02-03",
+            "variant": "2022-03-08", "days": 33} in moved["moved"]
     # Compliance established 18 Jan 2023: 20-31 Dec (12) + 1-18 Jan (18) = 30 days after
     # the deadline of Mon 19 Dec 2022, EUR 3,000,000 accrued, nothing liquidated.
     late = runs["complies 30 days late"]["sanction"]
@@ -136,11 +139,13 @@ def test_terminal_output_shows_rejected_scripted_events() -> None:
     text = " ".join(done.stdout.split())
     # Notice received Mon 3 Jun 2024 + 2 months = Sat 3 Aug -> Mon 5 Aug 2024.
     assert "Why each date" in text and "formal_notice_compliance due 2024-08-05" in text
-    assert "What if" in text and "comply on day 70" in text
-    # Day 70 falls after the notice's 2 months: the case was referred and the scripted
+    assert "What if" in text and "comply on day 80" in text
+    # Day 80 falls after the notice's 2 months and after the 5 working days of grace the
+    # referral waits (Tue 6 to Mon 12 Aug): the case was referred and the scripted
     # acceptance refused; the user sees it, with the stage and the reason.
     assert "Rejected events" in text
-    assert "compliance_accepted does not fit the case at stage 'referred'" in text
+    assert ("compliance_accepted rejected: the case was referred when the formal notice due "
+            "2024-08-05 ran out; compliance dated 2024-08-22 is not in time for it") in text
     # With a one-month extension (from Mon 5 Aug: Thu 5 Sep 2024, 31 days later), the same
     # date is in time.
     assert "2024-09-05 (+31 d)" in text
@@ -150,14 +155,14 @@ def test_rejections_in_json() -> None:
     doc = simulate_json(SCENARIOS / "ontime.yaml")
     runs = runs_by_variant(doc)
     assert runs["scenario"]["outcome"] == "complied"
-    late = runs["comply on day 70"]
+    late = runs["comply on day 80"]
     assert (late["status"], late["stage"]) == ("open", "referred")
     [rej] = late["rejected_events"]
-    # Day 70 after the notice of Mon 3 Jun 2024: 27 (rest of June) + 31 (July) + 12 =
-    # Mon 12 Aug 2024, a week after the notice's last day (Mon 5 Aug).
-    assert rej["date"] == "2024-08-12"
+    # Day 80 after the notice of Mon 3 Jun 2024: 27 (rest of June) + 31 (July) + 22 =
+    # Thu 22 Aug 2024, after the referral became final at 24:00 on Mon 12 Aug.
+    assert rej["date"] == "2024-08-22"
     assert (rej["type"], rej["stage"]) == ("compliance_accepted", "referred")
-    assert runs["extension, then comply on day 70"]["outcome"] == "complied"
+    assert runs["extension, then comply on day 80"]["outcome"] == "complied"
 
 
 def test_single_run_json_is_one_object() -> None:

@@ -20,7 +20,13 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from enforcement.case import SANCTION_STAGES, CaseState, EventRejected, Machine
+    from enforcement.case import (
+        PRE_SANCTION_STAGES,
+        SANCTION_STAGES,
+        CaseState,
+        EventRejected,
+        Machine,
+    )
     from enforcement.metrics import (
         DEADLINE_CORRECTIONS,
         DEADLINES_MISSED,
@@ -70,6 +76,10 @@ OPENING_IN_DATE_ORDER = "opening-events-in-date-order"
 # recorded (a late record of a timely act meets a deadline already marked missed), rights
 # end exercised or lapsed, and implausible dates are refused.
 LEGAL_TIME = "legal-time"
+# Since this patch, the engine's referral waits the procedure's grace for a late record, the
+# regulator may undo it (the sanction-stage workflow then hands the case back), and events
+# are kept so that the regulator can correct or withdraw one.
+AMENDABLE = "grace-undo-corrections"
 
 
 class ActivityRetry(BaseModel):
@@ -388,11 +398,15 @@ class SanctionProcedure(_CaseRunner):
     async def run(self, start: SanctionStart) -> CaseState:
         self.configure(start)
         legal_time = workflow.patched(LEGAL_TIME)
+        amendable = workflow.patched(AMENDABLE)
         with pure():  # the machine loads the procedure's calendar, maybe first in this process
-            self.m = Machine(start.state, start.procedure, legal_time)
+            self.m = Machine(start.state, start.procedure, legal_time, amendable)
             self.m.s.workflow_id = workflow.info().workflow_id
             self.m.advance(self.now())
-        await self.run_until(None)
+        m = self.m
+        # Until closed, or until the regulator takes the referral back (or a correction
+        # does): the case then returns to the EnforcementCase, which goes on.
+        await self.run_until(lambda: m.s.stage in PRE_SANCTION_STAGES)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.flush()
         await self.drain()
@@ -409,8 +423,9 @@ class EnforcementCase(_CaseRunner):
         self.configure(start)
         now = self.now()
         legal_time = workflow.patched(LEGAL_TIME)
+        amendable = workflow.patched(AMENDABLE)
         with pure():
-            m = self.m = Machine.open(start.case, start.procedure, now, legal_time)
+            m = self.m = Machine.open(start.case, start.procedure, now, legal_time, amendable)
         m.s.workflow_id = workflow.info().workflow_id
         # Before this patch, opening events were judged at the case's start, whatever
         # their dates: a deadline run out before a later-dated one showed as met.
@@ -426,9 +441,12 @@ class EnforcementCase(_CaseRunner):
                 self._rejected(ev, str(exc))
         with pure():
             m.advance(now)
-        await self.run_until(lambda: m.s.stage in SANCTION_STAGES)
-        if m.s.stage in SANCTION_STAGES:
+        while True:
+            await self.run_until(lambda: m.s.stage in SANCTION_STAGES)
+            if m.s.stage not in SANCTION_STAGES:
+                break
             child_id = f"{m.s.case_id}:sanction"
+            script = self.script
             handle = await workflow.start_child_workflow(
                 SanctionProcedure.run,
                 SanctionStart(state=m.s, procedure=start.procedure,
@@ -436,7 +454,7 @@ class EnforcementCase(_CaseRunner):
                               clock_offset_seconds=start.clock_offset_seconds,
                               webhooks=start.webhooks, retry=start.retry,
                               deliver=start.deliver, record=start.record,
-                              script=self.script),
+                              script=script),
                 id=child_id)
             self.forward_to = child_id
             self.script = []  # the child plays the rest
@@ -446,6 +464,11 @@ class EnforcementCase(_CaseRunner):
             self.held.clear()
             m.s = await handle
             m.s.workflow_id = workflow.info().workflow_id
+            if m.s.status == "closed" or m.s.stage in SANCTION_STAGES:
+                break
+            # the referral was taken back: the case goes on here, with what is left to play
+            self.forward_to = None
+            self.script = [x for x in script if x.at > self.now()]
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.flush()
         await self.drain()
