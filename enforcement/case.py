@@ -9,7 +9,7 @@ code replays identically and simulates exactly.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -1231,6 +1231,13 @@ class Machine:
             start = _day(rec.due) + timedelta(days=1)
             self._timeline(start, "outcome", "penalty_accrual_started",
                            f"{self.s.sanction.penalty_per_day_eur:,} {self.p.currency} per day")
+
+
+def legal_order(events: Iterable[Event], cal: Any) -> list[tuple[int, Event]]:
+    """Events with their positions, by legal date; those on the same instant in the
+    procedure's stage order (a decision before its notification), then as given."""
+    return sorted(enumerate(events), key=lambda ie: (
+        as_instant(ie[1].date, cal), EVENT_ORDER.get(ie[1].type, len(EVENT_ORDER)), ie[0]))
 
 
 def _day(due: str) -> date:

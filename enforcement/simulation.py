@@ -34,6 +34,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from enforcement.case import legal_order
 from enforcement.codec import PLAIN_CONVERTER
 from enforcement.models import CaseInput, CaseStatus, Event, ScriptedEvent
 from enforcement.procedures import get_procedure
@@ -100,7 +101,7 @@ def _plan_case(sim: SimCase) -> tuple[list[Event], list[Event], datetime, dateti
     at which the case starts and at which its simulation ends."""
     cal = get_procedure(sim.case.procedure).cal
     end = end_of_day(sim.horizon, cal) + TAIL
-    events = sorted([*sim.case.events, *sim.events], key=lambda e: as_instant(e.date, cal))
+    events = [e for _, e in legal_order([*sim.case.events, *sim.events], cal)]
     inside = [e for e in events if as_instant(e.date, cal) < end]
     after = [e for e in events if as_instant(e.date, cal) >= end]
     first = as_instant(inside[0].date, cal) if inside else end

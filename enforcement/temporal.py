@@ -35,6 +35,7 @@ from enforcement.case import (
     SANCTION_STAGES,
     EventRejected,
     Machine,
+    legal_order,
 )
 from enforcement.codec import data_converter as engine_converter
 from enforcement.models import CaseInput, CaseStatus, Event, EventInput
@@ -116,7 +117,7 @@ def check_opening(case: CaseInput) -> Procedure:
         raise InvalidInput("procedure", str(exc)) from None
     now = datetime.now(UTC)
     m = Machine.open(case, proc, now)
-    for i, ev in enumerate(case.events):
+    for i, ev in legal_order(case.events, proc.cal):
         try:
             m.apply_opening(ev, now)
         except EventRejected as exc:

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         CaseState,
         EventRejected,
         Machine,
+        legal_order,
     )
     from enforcement.metrics import (
         DEADLINE_CORRECTIONS,
@@ -430,7 +431,10 @@ class EnforcementCase(_CaseRunner):
         # Before this patch, opening events were judged at the case's start, whatever
         # their dates: a deadline run out before a later-dated one showed as met.
         catch_up = workflow.patched(OPENING_IN_DATE_ORDER)
-        for ev in start.case.events:
+        opening = start.case.events
+        if amendable:  # by legal date, same-instant events in stage order
+            opening = [ev for _, ev in legal_order(opening, m.cal)]
+        for ev in opening:
             try:
                 with pure():
                     m.apply_opening(ev, now, catch_up, start.recorded_by)
