@@ -38,7 +38,7 @@ from enforcement.case import (
     legal_order,
 )
 from enforcement.codec import data_converter as engine_converter
-from enforcement.models import CaseInput, CaseStatus, Event, EventInput
+from enforcement.models import CORRECTIONS, CaseInput, CaseStatus, Event, EventInput
 from enforcement.procedures import Procedure, ProcedureError, all_procedures, get_procedure
 from enforcement.settings import Settings, get_settings
 from enforcement.timelimits import end_of_day, year_problem
@@ -242,7 +242,7 @@ def accepted_events(stage: str) -> list[str]:
     """The events a case at `stage` accepts (the same table the workflows decide with)."""
     if stage == "closed" or stage not in ACCEPTS:
         return []
-    return [*ACCEPTS[stage], *ANYTIME]
+    return [*ACCEPTS[stage], *ANYTIME, *CORRECTIONS]
 
 
 def check_dates(value: BaseModel, where: str = "") -> None:

@@ -320,7 +320,8 @@ def test_intake_whose_events_do_not_fit_is_409_with_stage_and_accepted(
     assert r.status_code == 409, r.text
     body = r.json()
     assert body["stage"] == "complaint"
-    assert body["accepted"] == [*ACCEPTS["complaint"], *ANYTIME]
+    assert body["accepted"] == [*ACCEPTS["complaint"], *ANYTIME, "event_corrected",
+                                "event_withdrawn"]
     assert "hearing_held does not fit" in body["detail"]
 
 
@@ -355,7 +356,8 @@ def test_event_that_does_not_fit_the_stage_is_409_with_stage_and_accepted(
     assert r.status_code == 409, r.text
     body = r.json()
     assert body["stage"] == "complaint"
-    assert body["accepted"] == [*ACCEPTS["complaint"], *ANYTIME]
+    assert body["accepted"] == [*ACCEPTS["complaint"], *ANYTIME, "event_corrected",
+                                "event_withdrawn"]
     assert "sanction_decided does not fit the case at stage 'complaint'" in body["detail"]
 
 

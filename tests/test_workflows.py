@@ -82,9 +82,11 @@ async def test_clearview_full_path(ts_env: WorkflowEnvironment, register: Regist
     assert "outside FR" in dl["appeal"][0].explanation[0]
     inj = compute_deadline(D("2022-10-17"), "2 months", CAL, FR.rules)
     assert dl["injunction_compliance"][0].due == inj.due.isoformat() == "2022-12-19"
-    # Referral at the expiry of the formal notice, recorded by the engine itself.
+    # Referral when the 5 working days of grace after the notice's expiry are over (Thu 27
+    # Jan to Wed 2 Feb 2022), recorded by the engine itself.
     referral = [t for t in status.timeline if t.name == "referred_to_sanction"]
-    assert referral and referral[0].date == "2022-01-26"
+    assert referral and referral[0].date == "2022-02-03"
+    assert referral[0].recorded_by == "engine"
     # 20 Dec 2022 .. 9 Feb 2023 inclusive = 52 days at EUR 100,000 (SAN-2023-005: 5.2M).
     assert status.sanction.penalty_days == 52
     assert status.sanction.penalty_eur == 5_200_000
@@ -249,3 +251,62 @@ async def test_a_closed_case_accepts_nothing(ts_env: WorkflowEnvironment,
         assert (result.status, result.outcome) == ("closed", "dismissed")
         with pytest.raises(CaseError, match="closed"):
             await send_event(client, cid, ev(type="case_closed", date="2026-11-03"))
+
+
+async def test_an_undone_referral_comes_back_from_the_sanction_workflow(
+        ts_env: WorkflowEnvironment, register: Register) -> None:
+    # Notice received Tue 1 Mar 2022 for 2 months: Sun 1 May, rolled to Mon 2 May 2022.
+    # Unanswered, the referral waits 5 working days (Tue 3 to Mon 9 May) and is final at
+    # 24:00 on Mon 9 May: dated Tue 10 May 2022. The regulator takes it back on Mon 16 May.
+    notice = ev(type="formal_notice_issued", date="2022-03-01", period="2 months")
+    undo = ev(type="referral_undone", date="2022-05-16", reason="evidence sent in time")
+    accepted = clearview_case("UNDO-1").model_copy(update={"events": [CLEARVIEW[0]]})
+    rejected = clearview_case("UNDO-2").model_copy(update={"events": [CLEARVIEW[0]]})
+    prefix = f"undo-{register.engine.dialect.name}-"
+    async with running_worker(ts_env.client, register) as tq:
+        done, again = await simulate(ts_env, tq, [
+            # back at the formal notice, the regulator accepts the (late) compliance
+            SimCase(accepted, [notice, undo, ev(type="compliance_accepted",
+                                                date="2022-05-20")], D("2022-12-31")),
+            # or rejects the evidence: referred again, a second sanction-stage workflow
+            SimCase(rejected, [notice, undo, ev(type="compliance_rejected", date="2022-05-20"),
+                               ev(type="rapporteur_designated", date="2022-06-01"),
+                               ev(type="case_closed", date="2022-06-15", reason="withdrawn")],
+                    D("2022-12-31"))], prefix=prefix)
+    assert (done.status, done.outcome) == ("closed", "complied")
+    outcomes = [(t.date, t.name) for t in done.timeline if t.kind == "outcome"]
+    assert outcomes[:3] == [("2022-05-02", "referral_provisional"),
+                            ("2022-05-10", "referred_to_sanction"),
+                            ("2022-05-16", "referral_undone")]
+    assert by_name(done)["formal_notice_compliance"][0].status == "missed"
+    assert (again.status, again.outcome) == ("closed", "withdrawn")
+    assert [t.date for t in again.timeline if t.kind == "outcome"
+            and t.name == "referred_to_sanction"] == ["2022-05-10", "2022-05-20"]
+    # the register has both referrals, recorded by the engine, and the closure
+    rows = register.case_rows(prefix + "1-UNDO-2")  # the second case of the batch
+    assert [(r["type"], r["data"].get("recorded_by")) for r in rows["events"]
+            if r["type"] in ("referred_to_sanction", "referral_undone")] == [
+        ("referred_to_sanction", "engine"), ("referral_undone", None),
+        ("referred_to_sanction", "engine")]
+    assert rows["cases"][0]["status"] == "closed"
+
+
+async def test_a_correction_takes_a_referred_case_back_to_its_formal_notice(
+        ts_env: WorkflowEnvironment, register: Register) -> None:
+    # Recorded as 10 days from Tue 1 Mar 2022: Fri 11 Mar; grace Mon 14 to Fri 18 Mar,
+    # referred Sat 19 Mar. The notice said 3 months: Wed 1 Jun 2022, so on Mon 21 Mar the
+    # correction takes the case back, and compliance on Mon 2 May meets the notice.
+    case = clearview_case("FIX-1").model_copy(update={"events": [CLEARVIEW[0]]})
+    wrong = ev(type="formal_notice_issued", date="2022-03-01", period="10 days")
+    fix = ev(type="event_corrected", date="2022-03-21", seq=2, reason="the notice says 3 months",
+             corrected={"type": "formal_notice_issued", "date": "2022-03-01",
+                        "period": "3 months"})
+    async with running_worker(ts_env.client, register) as tq:
+        [status] = await simulate(ts_env, tq, [SimCase(case, [
+            wrong, fix, ev(type="compliance_accepted", date="2022-05-02")], D("2022-12-31"))])
+    assert (status.status, status.outcome) == ("closed", "complied")
+    [notice] = by_name(status)["formal_notice_compliance"]
+    assert (notice.due, notice.period, notice.status) == ("2022-06-01", "3 months", "met")
+    assert [h.to for h in notice.history] == ["pending"]  # missed, then pending again
+    names = [t.name for t in status.timeline if t.kind == "outcome"]
+    assert names[:3] == ["referral_provisional", "referred_to_sanction", "event_corrected"]
