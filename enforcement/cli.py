@@ -285,12 +285,18 @@ def _print_status(status: CaseStatus, explain: bool = True, timeline: bool = Tru
         out.print("[bold]Timeline[/bold]")
         table = Table()
         table.add_column("date", no_wrap=True)
+        table.add_column("#", justify="right")
         table.add_column("kind", no_wrap=True)
         table.add_column("what", no_wrap=True)
         table.add_column("detail", overflow="fold")
+        table.add_column("recorded", overflow="fold")
         for t in status.timeline:
             when = t.date if "T" not in t.date else t.date[:16].replace("T", " ")
-            table.add_row(when, t.kind, t.name, t.detail)
+            recorded = ""
+            if t.recorded_at is not None:
+                recorded = f"{t.recorded_at.date().isoformat()} by {t.recorded_by or '?'}"
+            table.add_row(when, "" if t.seq is None else str(t.seq), t.kind, t.name, t.detail,
+                          recorded)
         out.print(table)
 
 
@@ -386,9 +392,19 @@ def case_event(
     court: Annotated[str | None, typer.Option()] = None,
     cutoff: Annotated[str | None, typer.Option(help="liquidation cut-off date")] = None,
     amount_eur: Annotated[int | None, typer.Option()] = None,
+    seq: Annotated[int | None, typer.Option(
+        help="event_corrected, event_withdrawn: the number of the event they change (the "
+        "# column of `enforce case show`)")] = None,
+    target_id: Annotated[str | None, typer.Option(
+        help="event_corrected, event_withdrawn: or the id the event was sent with")] = None,
+    corrected: Annotated[Path | None, typer.Option(
+        help="event_corrected: the right event as YAML or JSON (type, date, its fields)")
+                         ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
 ) -> None:
-    """Send an event to a case; prints the new stage and deadlines, or why it was refused."""
+    """Send an event to a case; prints the new stage and deadlines, or why it was refused.
+    A regulator corrects an event recorded by mistake with event_corrected (--seq or
+    --target-id, --reason, --corrected FILE) or withdraws it with event_withdrawn."""
     from enforcement.models import EVENT_ADAPTER
     from enforcement.temporal import deliver_event
 
@@ -399,7 +415,8 @@ def case_event(
         "ref": ref, "reason": reason, "hearing_date": hearing_date, "fine_eur": fine_eur,
         "injunction_period": injunction_period, "penalty_per_day_eur": penalty_per_day_eur,
         "publish": publish, "lower_tier": lower_tier, "court": court, "cutoff": cutoff,
-        "amount_eur": amount_eur, "id": event_id}
+        "amount_eur": amount_eur, "id": event_id, "seq": seq, "event_id": target_id,
+        "corrected": _load_file(corrected) if corrected is not None else None}
     data.update({k: v for k, v in fields.items() if v is not None})
     data["type"] = event_type
     data.setdefault("date", on or date.today().isoformat())

@@ -789,3 +789,66 @@ def test_an_appeal_lodged_in_time_and_sent_years_later_is_exercised(http: httpx.
     assert r.status_code == 409
     assert "before the case's first event (complaint_received of 2020-05-25)" in (
         r.json()["detail"])
+
+
+def test_a_timely_compliance_sent_after_the_engines_referral_is_flagged_then_undone(
+        http: httpx.Client) -> None:
+    # The Clearview notice: received Fri 26 Nov 2021 for 2 months, due Wed 26 Jan 2022; its
+    # 5 working days of grace (Thu 27 Jan to Wed 2 Feb) are long over on today's clock, so
+    # the engine referred the case on Thu 3 Feb 2022. A compliance accepted on 20 Jan 2022
+    # and keyed in now was in time: flagged, and the referral stands until undone.
+    cid = new_id("UNDO")
+    events = [{"type": "complaint_received", "date": "2020-05-25", "subject": "s",
+               "complainant_ref": "C-1"},
+              {"type": "formal_notice_issued", "date": "2021-11-26", "period": "2 months"}]
+    r = http.post("/cases", json={**intake(cid), "events": events}, headers=auth(REGULATOR))
+    assert r.status_code == 201, r.text
+    eventually(lambda: wait_status(http, cid).get("stage") == "referred", "the referral")
+    [ref] = [t for t in wait_status(http, cid)["timeline"]
+             if t["kind"] == "outcome" and t["name"] == "referred_to_sanction"]
+    assert (ref["date"], ref["recorded_by"]) == ("2022-02-03", "engine")
+    r = send(http, cid, type="compliance_accepted", date="2022-01-20")
+    assert r.status_code == 200, r.text
+    assert r.json()["stage"] == "referred"
+    [notice] = [d for d in r.json()["deadlines"] if d["name"] == "formal_notice_compliance"]
+    assert (notice["status"], notice["history"][0]["to"]) == ("met", "met")
+    # Only the regulator undoes a referral, and with a reason.
+    r = send(http, cid, CLEARVIEW_TOKEN, type="referral_undone", date=TODAY.isoformat(),
+             reason="compliance accepted in time")
+    assert r.status_code == 403
+    r = send(http, cid, type="referral_undone", date=TODAY.isoformat())
+    assert r.status_code == 422 and "reason" in r.text
+    r = send(http, cid, type="referral_undone", date=TODAY.isoformat(),
+             reason="compliance accepted in time")
+    assert r.status_code == 200, r.text
+    eventually(lambda: wait_status(http, cid).get("status") == "closed", "the closure")
+    final = wait_status(http, cid)
+    assert (final["outcome"], final["workflow_id"]) == ("complied", cid)
+
+
+def test_a_regulator_corrects_a_mistyped_period_and_a_controller_may_not(
+        http: httpx.Client) -> None:
+    # A notice whose 1 and 2 months both end on working days (no roll): due on those days.
+    day = recent_day(lambda d: working_day(months_later(d, 1), "FR")
+                     and working_day(months_later(d, 2), "FR"))
+    cid = new_id("FIX")
+    open_case(http, cid, on=day)
+    r = send(http, cid, type="formal_notice_issued", date=day.isoformat(), period="1 month")
+    assert r.status_code == 200, r.text
+    [seq] = [t["seq"] for t in r.json()["timeline"]
+             if t["kind"] == "event" and t["name"] == "formal_notice_issued"]
+    fix = {"type": "event_corrected", "date": TODAY.isoformat(), "seq": seq,
+           "reason": "the notice says 2 months",
+           "corrected": {"type": "formal_notice_issued", "date": day.isoformat(),
+                         "period": "2 months"}}
+    r = send(http, cid, CLEARVIEW_TOKEN, **fix)
+    assert r.status_code == 403
+    r = send(http, cid, **fix)
+    assert r.status_code == 200, r.text
+    [notice] = [d for d in r.json()["deadlines"] if d["name"] == "formal_notice_compliance"]
+    assert (notice["due"], notice["period"]) == (months_later(day, 2).isoformat(), "2 months")
+    assert notice["history"][0]["reason"] == "event_corrected 3: the notice says 2 months"
+    # a target the case does not have: one line, nothing changed
+    r = send(http, cid, type="event_withdrawn", date=TODAY.isoformat(), seq=99,
+             reason="typo")
+    assert r.status_code == 409 and "event 99 is not an event of this case" in r.text

@@ -6,6 +6,7 @@ ahead on the real clock."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -313,3 +314,30 @@ def test_unreachable_engine_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPat
     get_settings.cache_clear()
     result = enforce("case", "show", "ANY", code=1)
     one_error_line(result, "cannot reach Temporal at 127.0.0.1:9", "make run")
+
+
+def test_a_mistaken_event_is_withdrawn_and_corrected_from_the_cli(tmp_path: Path) -> None:
+    cid = new_id()
+    open_clearview(cid, date(2022, 7, 1))
+    # Thu 14 Jul 2022 + 1 month = Sun 14 Aug; Mon 15 Aug is Assumption Day -> Tue 16 Aug.
+    enforce("case", "event", cid, "information_requested", "--date", "2022-07-14",
+            "--period", "1 month")
+    # the timeline numbers events and says who recorded them
+    [entry] = [t for t in show_json(cid)["timeline"] if t["name"] == "information_requested"
+               and t["kind"] == "event"]
+    assert (entry["seq"], entry["recorded_by"]) == (2, f"{getpass.getuser()} (CLI)")
+    right = tmp_path / "right.yaml"
+    right.write_text("type: information_requested\ndate: 2022-07-14\nperiod: 15 days\n")
+    one_error_line(enforce("case", "event", cid, "event_corrected", "--seq", "2",
+                           "--corrected", str(right), code=2), "reason", "Field required")
+    enforce("case", "event", cid, "event_corrected", "--seq", "2", "--reason",
+            "the request said 15 days", "--corrected", str(right))
+    # 14 Jul + 15 days = Fri 29 Jul 2022, a working day.
+    [rec] = [d for d in show_json(cid)["deadlines"] if d["name"] == "information_response"]
+    assert (rec["due"], rec["period"]) == ("2022-07-29", "15 days")
+    enforce("case", "event", cid, "event_withdrawn", "--seq", "2", "--reason",
+            "sent to the wrong case")
+    status = show_json(cid)
+    assert status["stage"] == "complaint"
+    assert [d["status"] for d in status["deadlines"] if d["name"] == "information_response"
+            ] == ["cancelled"]
