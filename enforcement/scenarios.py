@@ -162,6 +162,7 @@ class ScenarioEvent:
     when: date | datetime | RelativeDate
     where: str
     line: int
+    recorded: date | datetime | RelativeDate | None = None  # when the engine hears of it
 
     @property
     def type(self) -> str:
@@ -247,6 +248,7 @@ class RunPlan:
     events: list[Event]
     horizon: date
     draws: dict[str, int] = field(default_factory=dict)
+    recorded: dict[int, date | datetime] = field(default_factory=dict)  # by event position
 
     @property
     def label(self) -> str:
@@ -301,8 +303,9 @@ class Scenario:
                 events = [replace(e, when=RelativeDate(d.after, days, d.line))
                           if e is target else e for e in events]
                 drawn[f"{d.event} after {d.after}"] = days
-        resolved = _resolve(events, self.name)
-        return RunPlan(variant.name if variant else BASE, run, resolved, horizon, drawn)
+        resolved, recorded = _resolve(events, self.name)
+        return RunPlan(variant.name if variant else BASE, run, resolved, horizon, drawn,
+                       recorded)
 
     def batch_draws(self, runs: int | None = None, seed: int | None = None
                     ) -> Iterator[dict[int, int]]:
@@ -337,8 +340,10 @@ def _select(events: list[ScenarioEvent], selector: str, line: int, name: str
                          f"{', '.join(known) or 'none'}"])
 
 
-def _resolve(events: list[ScenarioEvent], name: str) -> list[Event]:
-    """Every date made absolute, then each event validated as the engine's model."""
+def _resolve(events: list[ScenarioEvent], name: str
+             ) -> tuple[list[Event], dict[int, date | datetime]]:
+    """Every date made absolute, then each event validated as the engine's model; and the
+    recording moments of the events that give one, by position."""
     dates: dict[int, date | datetime] = {}
 
     def date_of(e: ScenarioEvent, chain: tuple[int, ...]) -> date | datetime:
@@ -355,14 +360,30 @@ def _resolve(events: list[ScenarioEvent], name: str) -> list[Event]:
         return when
 
     out = []
-    for e in events:
+    recorded: dict[int, date | datetime] = {}
+    for i, e in enumerate(events):
         data = {**e.fields, "date": date_of(e, ())}
         try:
             out.append(EVENT_ADAPTER.validate_python(data))
         except ValidationError as exc:  # checked on load; a moved date cannot break it
             raise ScenarioError([f"{name}:{e.line}: {e.where}: {_messages(exc)[0][1]}"]
                                 ) from None
-    return out
+        if e.recorded is None:
+            continue
+        when = e.recorded
+        if isinstance(when, RelativeDate):
+            anchor = _select(events, when.after, when.line or e.line, name)
+            when = date_of(anchor, ()) + timedelta(days=when.days)
+        if _day_of(when) < _day_of(data["date"]):
+            raise ScenarioError([f"{name}:{e.line}: {e.where}.recorded: {when.isoformat()} is "
+                                 f"before the event's date {data['date'].isoformat()}; an "
+                                 f"event is recorded on or after the day it happened"])
+        recorded[i] = when
+    return out, recorded
+
+
+def _day_of(moment: date | datetime) -> date:
+    return moment.date() if isinstance(moment, datetime) else moment
 
 
 def _messages(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
@@ -552,7 +573,9 @@ def _event(doc: _Doc, item: Any, path: PathKey) -> ScenarioEvent | None:
         doc.problem((*path, "date"), "missing field")
         return None
     when = _when(doc, item["date"], (*path, "date"))
-    fields = {k: v for k, v in item.items() if k != "date"}
+    recorded = (_when(doc, item["recorded"], (*path, "recorded")) if "recorded" in item
+                else None)
+    fields = {k: v for k, v in item.items() if k not in ("date", "recorded")}
     if "id" in fields and fields["id"] is not None:
         fields["id"] = str(fields["id"])
     try:
@@ -563,7 +586,7 @@ def _event(doc: _Doc, item: Any, path: PathKey) -> ScenarioEvent | None:
         return None
     if when is None:
         return None
-    return ScenarioEvent(fields, when, field_name(path), doc.line(path))
+    return ScenarioEvent(fields, when, field_name(path), doc.line(path), recorded)
 
 
 def _variants(doc: _Doc, value: Any) -> list[Variant]:

@@ -32,7 +32,7 @@ from enforcement.scenarios import BASE, RunPlan, Scenario
 from enforcement.simulation import SimCase, SimOutcome, simulator
 
 DEADLINE_FIELDS = ("name", "trigger_date", "period", "due", "expires_at", "status",
-                   "explanation")
+                   "explanation", "history")
 SANCTION_FIELDS = ("fine_eur", "penalty_per_day_eur", "penalty_days", "penalty_eur",
                    "liquidated_eur")
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -107,7 +107,7 @@ async def run_scenario(scenario: Scenario, runs: int | None = None, seed: int | 
                        register_url: str | None = None,
                        progress: Callable[[float], None] | None = None) -> Report:
     todo, n, used_seed = plans(scenario, runs, seed)
-    cases = [SimCase(scenario.case, p.events, p.horizon) for p in todo]
+    cases = [SimCase(scenario.case, p.events, p.horizon, p.recorded) for p in todo]
     async with simulator(register_url, cases_hint=len(cases)) as sim:
         outcomes = await sim.run(cases, progress=progress)
     report = Report(scenario, [RunResult(p, o) for p, o in zip(todo, outcomes, strict=True)],

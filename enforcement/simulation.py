@@ -76,6 +76,7 @@ class SimCase:
     case: CaseInput
     events: list[Event]
     horizon: date
+    recorded: dict[int, date | datetime] = field(default_factory=dict)  # recording delays
 
 
 @dataclass
@@ -96,15 +97,23 @@ class _Started:
     after_horizon: list[Event]
 
 
-def _plan_case(sim: SimCase) -> tuple[list[Event], list[Event], datetime, datetime]:
-    """The events to deliver (in order), those after the horizon, and the case-time instants
-    at which the case starts and at which its simulation ends."""
+def _plan_case(sim: SimCase) -> tuple[list[ScriptedEvent], list[Event], datetime, datetime]:
+    """The events to deliver, each at the instant it is recorded (its date, unless the
+    scenario gives a later recording), those recorded after the horizon, and the case-time
+    instants at which the case starts and at which its simulation ends."""
     cal = get_procedure(sim.case.procedure).cal
     end = end_of_day(sim.horizon, cal) + TAIL
-    events = [e for _, e in legal_order([*sim.case.events, *sim.events], cal)]
-    inside = [e for e in events if as_instant(e.date, cal) < end]
-    after = [e for e in events if as_instant(e.date, cal) >= end]
-    first = as_instant(inside[0].date, cal) if inside else end
+    opening = len(sim.case.events)
+    every = [*sim.case.events, *sim.events]
+    script = []
+    for i, e in legal_order(every, cal):
+        at = sim.recorded.get(i - opening) if i >= opening else None
+        script.append(ScriptedEvent(at=as_instant(at if at is not None else e.date, cal),
+                                    event=e))
+    script.sort(key=lambda x: x.at)  # stable: same-instant events stay in legal order
+    inside = [x for x in script if x.at < end]
+    after = [x.event for x in script if x.at >= end]
+    first = min((as_instant(x.event.date, cal) for x in inside), default=end)
     return inside, after, min(first, end) - LEAD, end
 
 
@@ -121,11 +130,10 @@ class Effects:
 async def _start(client: Client, task_queue: str, sim: SimCase, end_server: datetime,
                  prefix: str, effects: Effects) -> _Started:
     proc = get_procedure(sim.case.procedure)
-    cal = proc.cal
     inside, after, _, end = _plan_case(sim)
     offset = (end - end_server).total_seconds()
     case = sim.case.model_copy(update={"case_id": f"{prefix}{sim.case.case_id}", "events": []})
-    script = [ScriptedEvent(at=as_instant(e.date, cal), event=e) for e in inside]
+    script = inside
     handle = await client.start_workflow(
         EnforcementCase.run,
         CaseStart(case=case, procedure=proc, search_attributes=False,

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from enforcement.cli import app
+from enforcement.scenarios import ScenarioError, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -76,7 +77,7 @@ def test_clearview_dates_and_amounts(clearview: tuple[dict[str, Any], Path]) -> 
     assert run["rejected_events"] == [] and run["after_horizon"] == []
     first = run["deadlines"][0]
     assert set(first) == {"name", "trigger_date", "period", "due", "expires_at", "status",
-                          "explanation"}
+                          "explanation", "history"}
     assert {t["kind"] for t in run["timeline"]} == {"event", "deadline", "reminder",
                                                     "notification", "outcome"}
 
@@ -163,6 +164,36 @@ def test_rejections_in_json() -> None:
     assert rej["date"] == "2024-08-22"
     assert (rej["type"], rej["stage"]) == ("compliance_accepted", "referred")
     assert runs["extension, then comply on day 80"]["outcome"] == "complied"
+
+
+def test_recording_delays_in_a_scenario() -> None:
+    # Notice of Mon 3 Jun 2024, due Mon 5 Aug; the referral waits 5 working days, to 24:00
+    # on Mon 12 Aug. An acceptance dated 5 Aug and recorded on Sun 11 Aug is in time for
+    # both; recorded on Thu 15 Aug it finds the case referred and is flagged.
+    runs = runs_by_variant(simulate_json(SCENARIOS / "late-record.yaml"))
+    assert runs["scenario"]["outcome"] == "complied"
+    early = runs["accepted on the last day, keyed in 6 days later"]
+    assert (early["status"], early["outcome"]) == ("closed", "complied")
+    [notice] = [d for d in early["deadlines"] if d["name"] == "formal_notice_compliance"]
+    assert (notice["status"], [h["to"] for h in notice["history"]]) == ("met", ["met"])
+    [accepted] = [t for t in early["timeline"]
+                  if t["kind"] == "event" and t["name"] == "compliance_accepted"]
+    assert (accepted["date"], accepted["recorded_at"][:10]) == ("2024-08-05", "2024-08-11")
+    assert not [t for t in early["timeline"] if t["name"] == "referred_to_sanction"]
+    late = runs["accepted on the last day, keyed in 10 days later"]
+    assert (late["status"], late["stage"]) == ("open", "referred")
+    assert [t["date"] for t in late["timeline"]
+            if t["kind"] == "outcome" and t["name"] == "referral_contested"] == ["2024-08-05"]
+
+
+def test_a_scenario_event_recorded_before_it_happened_is_refused() -> None:
+    text = (SCENARIOS / "late-record.yaml").read_text().replace(
+        "recorded: {after: notice, days: 69}", "recorded: {after: notice, days: 60}")
+    with pytest.raises(ScenarioError, match=r"recorded: 2024-08-02 is before the event's "
+                                            r"date 2024-08-05"):
+        scenario = parse_scenario(text, "late-record.yaml")
+        for variant in scenario.variants:
+            scenario.plan(variant)
 
 
 def test_single_run_json_is_one_object() -> None:
