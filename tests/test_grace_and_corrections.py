@@ -332,3 +332,51 @@ def test_a_corrected_notice_gives_what_the_right_one_would_have(
     assert fixed.m.s.stage == truth.m.s.stage
     assert ([(d.name, d.due, d.status) for d in fixed.m.s.deadlines if d.status != "cancelled"]
             == [(d.name, d.due, d.status) for d in truth.m.s.deadlines])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(comply=st.integers(-10, 6), extend=st.one_of(st.none(), st.integers(-6, 0)),
+       delays=st.tuples(st.integers(0, 8), st.integers(0, 8)), extension_first=st.booleans())
+def test_any_recording_order_before_the_referral_is_final_gives_the_same_outcome(
+        comply: int, extend: int | None, delays: tuple[int, int],
+        extension_first: bool) -> None:
+    """A compliance accepted and perhaps a one-month extension, dated in the days around
+    the notice's last day (Fri 6 Mar 2026), each recorded on its day or up to 8 days later
+    but before the referral is final (at the latest Fri 13 Mar, 18:00), in either order:
+    when every act fits the case recorded on its day, every record is accepted in any order
+    (unless the case is closed by then: a closed case takes no more events), and the stage,
+    the outcome and the notice's deadlines are those of the same acts recorded on their
+    days."""
+    due = date(2026, 3, 6)
+    acts = [ev("compliance_accepted", (due + timedelta(days=comply)).isoformat())]
+    if extend is not None:
+        acts.append(ev("extension_granted", (due + timedelta(days=extend)).isoformat(),
+                       deadline="formal_notice_compliance", period="1 month"))
+
+    def outcome(order: list[tuple[dict[str, Any], int]]) -> tuple[Any, ...]:
+        c = open_case(COMPLAINT, NOTICE)
+        for act, delay in order:
+            on = min(date.fromisoformat(act["date"]) + timedelta(days=delay), date(2026, 3, 13))
+            c.run_to(datetime.combine(max(on, c.now.date()), datetime.min.time(),
+                                      tzinfo=PARIS).replace(hour=18))
+            try:
+                c.m.apply(EVENT_ADAPTER.validate_python(act), c.now, "a.martin")
+            except EventRejected as exc:
+                return ("refused", c.m.s.status, str(exc))
+        c.run_to(datetime(2026, 5, 1, 9, tzinfo=PARIS))
+        return (c.m.s.stage, c.m.s.outcome,
+                [(d.due, d.status) for d in c.m.s.deadlines
+                 if d.name == "formal_notice_compliance"])
+
+    on_time = outcome(sorted(((a, 0) for a in acts), key=lambda a: a[0]["date"]))
+    recorded = list(zip(acts, delays, strict=False))
+    if extension_first:
+        recorded.reverse()
+    late_order = outcome(recorded)
+    if on_time[0] == "refused":
+        return  # the acts do not fit together even on their days: nothing to compare
+    if late_order[0] == "refused":
+        assert late_order[1] == "closed", late_order
+        return
+    assert late_order == on_time
