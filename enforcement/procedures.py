@@ -14,7 +14,8 @@ bare length, so that every value carries where it comes from:
 marks a value not checked against the consolidated text; `practice = true` labels office
 practice (not law), which every explanation using it says; `kind` is "right" (a party's
 option: it ends exercised or lapsed) or "obligation" (met or missed); `holder` names who
-holds it. A bare length (schema 1) still reads as before. `family` leaves room for
+holds it. `referral_grace`, a wait of the engine's own rather than a legal period, may be
+"0 days" (no wait). A bare length (schema 1) still reads as before. `family` leaves room for
 procedure families. Copies of older files kept in running workflows' inputs stay readable:
 every field added since has a default.
 """
