@@ -296,7 +296,7 @@ class Machine:
 
     def _deadline_status(self, rec: DeadlineRecord, status: str, at: datetime) -> None:
         rec.status = status  # type: ignore[assignment]
-        self._record_deadline(rec, at, status)
+        self._record_deadline(rec, at, _again(rec, status))
 
     def _core(self, rec: DeadlineRecord) -> Deadline:
         return deadline_from_record(rec.trigger_date, rec.period, rec.raw_end, rec.due,
@@ -1212,7 +1212,8 @@ class Machine:
         self._timeline(rec.due, "deadline", rec.name,
                        f"{'lapsed' if lapsed else 'expired'} at {rec.expires_at.isoformat()}"
                        + (" (the right was not exercised)" if lapsed else ""))
-        self._notify(f"deadline:{rec.seq}:missed", ("case_handler",), "deadline_missed",
+        self._notify(f"deadline:{rec.seq}:{_again(rec, 'missed')}", ("case_handler",),
+                     "deadline_missed",
                      f"Deadline passed: {rec.name.replace('_', ' ')} ({rec.due})", now,
                      {"deadline": _dl(rec)})
         if rec.name == "formal_notice_compliance" and self.s.stage == "formal_notice":
@@ -1238,6 +1239,12 @@ def legal_order(events: Iterable[Event], cal: Any) -> list[tuple[int, Event]]:
     procedure's stage order (a decision before its notification), then as given."""
     return sorted(enumerate(events), key=lambda ie: (
         as_instant(ie[1].date, cal), EVENT_ORDER.get(ie[1].type, len(EVENT_ORDER)), ie[0]))
+
+
+def _again(rec: DeadlineRecord, step: str) -> str:
+    """A deadline's step key: a deadline a late record or a correction changed may reach
+    the same status again, under a key of its own (a key is never reused)."""
+    return f"{step}:{len(rec.history)}" if rec.history else step
 
 
 def _day(due: str) -> date:

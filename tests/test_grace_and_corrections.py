@@ -212,6 +212,9 @@ def test_a_suspension_dated_before_the_expiry_and_recorded_after_stops_the_clock
     assert (rec.due, rec.status) == ("2026-03-16", "pending")
     c.run_to(datetime(2026, 3, 17, 9, tzinfo=PARIS))
     assert (rec.status, c.m.s.stage) == ("missed", "formal_notice")
+    # missed twice, told twice, under two keys: a key is never used again
+    assert [n.key for n in c.sent if n.template == "deadline_missed"] == [
+        "B-1:deadline:1:missed:case_handler", "B-1:deadline:1:missed:1:case_handler"]
 
 
 # --- point 3: corrections -------------------------------------------------------------------
