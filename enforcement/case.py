@@ -832,7 +832,7 @@ class Machine:
                 m.run_to(item.recorded_at)
                 m.s.event_count = max(m.s.event_count, item.n - 1)  # its own number
                 m.apply(item.event, item.recorded_at, item.recorded_by)
-            except EventRejected as exc:
+            except (ValueError, ArithmeticError) as exc:  # refused, or beyond the core
                 verb = "withdrawn" if ev.type == "event_withdrawn" else "corrected"
                 raise EventRejected(
                     f"{ev.type} rejected: with event {target.n} {verb}, event {item.n} "
