@@ -758,7 +758,8 @@ class Machine:
             "seq": self.s.event_count, "type": "referred_to_sanction", "date": _iso(when),
             "event_id": None, "fields": {"reason": reason}, "recorded_at": now.isoformat(),
             "recorded_by": ENGINE})
-        self._timeline(when, "outcome", "referred_to_sanction", reason, (now, ENGINE))
+        self._timeline(when, "outcome", "referred_to_sanction", reason, (now, ENGINE),
+                       self.s.event_count if self.amendable else None)
         self._notify(f"referred:{self.s.event_count}", ("controller", "case_handler"),
                      "referred_to_sanction", "Case referred to the sanctioning committee", now,
                      {"reason": reason})
@@ -850,9 +851,16 @@ class Machine:
         deadlines, seq_map = self._merge_deadlines(old.deadlines, new.deadlines, n, now,
                                                    ev, changes)
         seen = {(t.date, t.kind, t.name, t.detail, t.seq) for t in old.timeline}
-        timeline = [*old.timeline, *(t for t in new.timeline
-                                     if t.kind not in ("notification", "reminder")
-                                     and (t.date, t.kind, t.name, t.detail, t.seq) not in seen)]
+        timeline = [*old.timeline, *(
+            # what the recomputation adds is recorded now: by the engine for its own steps
+            # (a referral it draws again has no register row, hence no number), by whoever
+            # made the correction for the rest
+            t.model_copy(update={"recorded_at": now, "recorded_by": (
+                ENGINE if t.recorded_by == ENGINE else self._by),
+                "seq": None if t.recorded_by == ENGINE else t.seq})
+            if t.recorded_at is not None else t
+            for t in new.timeline if t.kind not in ("notification", "reminder")
+            and (t.date, t.kind, t.name, t.detail, t.seq) not in seen)]
         sent = [*old.reminders_sent]
         for key in new.reminders_sent:
             head, seq, rest = key.split(":", 2)
@@ -1268,5 +1276,14 @@ def _dl(rec: DeadlineRecord) -> dict[str, Any]:
 
 
 def _summary(fields: dict[str, Any]) -> str:
-    return "; ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, "", [], False))
+    return "; ".join(f"{k}={_value(v)}" for k, v in fields.items()
+                     if v not in (None, "", [], False))
+
+
+def _value(v: Any) -> Any:
+    """An event inside an event (a correction's right event): its type, date and fields."""
+    if isinstance(v, dict) and "type" in v and "date" in v:
+        rest = _summary({k: x for k, x in v.items() if k not in ("type", "date")})
+        return f"{v['type']} of {v['date']}" + (f" ({rest})" if rest else "")
+    return v
 

@@ -244,6 +244,14 @@ def test_a_corrected_period_moves_the_deadline_under_its_number() -> None:
          "[B-1] Case record corrected: event 2 (formal_notice_issued) corrected")]
     assert fx.notifications[0].data["changes"] == [
         "formal_notice_compliance: pending, due 2026-02-06 -> pending, due 2026-03-06"]
+    [fix] = [t for t in c.m.s.timeline if t.kind == "event" and t.name == "event_corrected"]
+    assert fix.detail == ("seq=2; reason=the notice says 2 months; corrected="
+                          "formal_notice_issued of 2026-01-06 (period=2 months)")
+    # the right notice joins the timeline beside the wrong one, entered by the corrector
+    notices = [(t.detail, t.recorded_by, t.recorded_at) for t in c.m.s.timeline
+               if t.kind == "event" and t.name == "formal_notice_issued"]
+    assert notices == [("period=1 month", None, datetime(2026, 1, 6, 18, tzinfo=PARIS)),
+                       ("period=2 months", "d.durand", datetime(2026, 1, 8, 18, tzinfo=PARIS))]
     # the first reminder is now 14 days before Fri 6 Mar: Fri 20 Feb at 09:00
     assert c.m.next_wake() == datetime(2026, 2, 20, 9, tzinfo=PARIS)
     # and the case is what it would have been with the right notice from the start
@@ -274,6 +282,10 @@ def test_withdrawing_the_notice_takes_back_the_referral_it_led_to() -> None:
         "stage: referred -> complaint"]
     keys = [n.key for n in c.sent]
     assert len(keys) == len(set(keys))
+    # the referral carries its number (event 3, as in the register); the withdrawal too
+    assert [t.seq for t in referrals(c)] == [3]
+    [gone] = [t for t in c.m.s.timeline if t.name == "event_withdrawn" and t.kind == "event"]
+    assert gone.seq == 4 and gone.detail == "seq=2; reason=sent to the wrong case"
     assert c.m.s.log[1].withdrawn and c.m.s.log[1].changed_by == [4]
 
 
