@@ -194,6 +194,11 @@ async def send_event(client: Client, case_id: str, event: Event,
         except RPCError:
             desc = await handle.describe()
             if desc.status != WorkflowExecutionStatus.RUNNING:
+                if handle.id != case_id:
+                    # the sanction-stage workflow ended this very moment (closed, or the
+                    # case handed back to its main workflow): ask the case again
+                    await asyncio.sleep(min(0.05 * (attempt + 1), 0.5))
+                    continue
                 raise CaseError(f"case {case_id} is closed; it accepts no more events",
                                 "conflict") from None
             raise

@@ -4,18 +4,22 @@ computed by the time-limit core itself."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.register import Register
 from enforcement.models import EVENT_ADAPTER, CaseInput, CaseStatus, Controller, Event
 from enforcement.procedures import get_procedure
 from enforcement.simulation import SimCase, simulate
-from enforcement.temporal import CaseError, open_case, send_event
+from enforcement.temporal import CaseError, case_status, open_case, send_event
 from enforcement.timelimits import compute_deadline, extend_deadline
 from tests.fixtures_temporal import days_ago, running_worker
 
@@ -310,3 +314,51 @@ async def test_a_correction_takes_a_referred_case_back_to_its_formal_notice(
     assert [h.to for h in notice.history] == ["pending"]  # missed, then pending again
     names = [t.name for t in status.timeline if t.kind == "outcome"]
     assert names[:3] == ["referral_provisional", "referred_to_sanction", "event_corrected"]
+
+
+async def wait_for(env: WorkflowEnvironment, case_id: str,
+                   done: Callable[[CaseStatus], bool]) -> CaseStatus:
+    """The case's status once `done` holds (real time: queries do not skip time)."""
+    for _ in range(200):
+        try:
+            status = await case_status(env.client, case_id)
+        except (CaseError, RPCError, WorkflowQueryFailedError):
+            status = None
+        if status is not None and done(status):
+            return status
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"case {case_id} did not get there")
+
+
+async def test_an_event_sent_as_the_sanction_workflow_hands_the_case_back_is_not_lost(
+        ts_env: WorkflowEnvironment, register: Register, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    # The Clearview notice, long run out on today's clock: referred at once. The regulator
+    # takes the referral back; an event sent at that moment reaches the sanction-stage
+    # workflow just as it ends, and must follow the case to its main workflow.
+    import enforcement.temporal as temporal
+
+    case = clearview_case(f"BACK-{uuid.uuid4().hex[:6]}").model_copy(
+        update={"events": [CLEARVIEW[0], CLEARVIEW[2]]})
+    async with running_worker(ts_env.client, register) as tq:
+        await open_case(ts_env.client, case, tq, search_attributes=False)
+        child = f"{case.case_id}:sanction"
+        await wait_for(ts_env, case.case_id, lambda s: s.workflow_id == child)
+        await send_event(ts_env.client, case.case_id, ev(
+            type="referral_undone", date=days_ago(0), reason="evidence sent in time"))
+        await wait_for(ts_env, case.case_id, lambda s: s.stage == "formal_notice"
+                       and s.workflow_id == case.case_id)
+        real = temporal._active_handle
+        calls: list[str] = []
+
+        async def stale(client: Any, case_id: str) -> Any:
+            calls.append(case_id)  # the first answer still names the ended child
+            if len(calls) == 1:
+                return client.get_workflow_handle(child)
+            return await real(client, case_id)
+        monkeypatch.setattr(temporal, "_active_handle", stale)
+        done = await send_event(ts_env.client, case.case_id, ev(
+            type="compliance_evidence_submitted", date=days_ago(0), ref="letter"))
+    assert len(calls) >= 2
+    assert [t.name for t in done.timeline if t.kind == "event"][-1] == (
+        "compliance_evidence_submitted")

@@ -168,6 +168,7 @@ class _CaseRunner:
         self.deliver = True
         self.record = True
         self.script: list[ScriptedEvent] = []  # still to apply, by instant
+        self.amendable = False  # workflow.patched(AMENDABLE), asked once at the start
 
     def configure(self, start: CaseStart | SanctionStart) -> None:
         self.use_search_attributes = start.search_attributes
@@ -229,7 +230,13 @@ class _CaseRunner:
             self.held.append(inp)  # forwarded once the child has started
             return
         if self.forward_to is not None:
-            await workflow.get_external_workflow_handle(self.forward_to).signal("event", inp)
+            try:
+                await workflow.get_external_workflow_handle(self.forward_to).signal(
+                    "event", inp)
+            except Exception:  # the sanction-stage workflow has just ended: judged here
+                if not self.amendable:
+                    raise
+                self.held.append(inp)
             return
         try:
             self._validate(inp)
@@ -424,7 +431,7 @@ class EnforcementCase(_CaseRunner):
         self.configure(start)
         now = self.now()
         legal_time = workflow.patched(LEGAL_TIME)
-        amendable = workflow.patched(AMENDABLE)
+        amendable = self.amendable = workflow.patched(AMENDABLE)
         with pure():
             m = self.m = Machine.open(start.case, start.procedure, now, legal_time, amendable)
         m.s.workflow_id = workflow.info().workflow_id
@@ -468,11 +475,17 @@ class EnforcementCase(_CaseRunner):
             self.held.clear()
             m.s = await handle
             m.s.workflow_id = workflow.info().workflow_id
+            if amendable:
+                # the referral was taken back, or the case closed: it goes on here, with
+                # what is left to play and the events that reached the sanction-stage
+                # workflow too late
+                self.forward_to = None
+                self.script = [x for x in script if x.at > self.now()]
+                late, self.held = self.held, []
+                for inp in late:
+                    await self._signal(inp)
             if m.s.status == "closed" or m.s.stage in SANCTION_STAGES:
                 break
-            # the referral was taken back: the case goes on here, with what is left to play
-            self.forward_to = None
-            self.script = [x for x in script if x.at > self.now()]
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.flush()
         await self.drain()
