@@ -9,12 +9,14 @@ code replays identically and simulates exactly.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from enforcement.models import (
     CORRECTIONS,
@@ -109,6 +111,15 @@ class EventRejected(ValueError):
     """An event that does not fit the case; nothing was changed."""
 
 
+class IdUse(BaseModel):
+    """The event an id was first used for: a repeat must be that same event."""
+
+    n: int
+    type: str
+    date: str
+    digest: str
+
+
 class CaseState(CaseStatus):
     """The workflow's whole state: the public status plus what the machine needs to go on."""
 
@@ -137,6 +148,7 @@ class CaseState(CaseStatus):
     log: list[LoggedEvent] = Field(default_factory=list)
     log_complete: bool = False
     opened_with: CaseInput | None = None
+    id_uses: dict[str, IdUse] = Field(default_factory=dict)
 
     def public(self) -> CaseStatus:
         return CaseStatus.model_validate(self.model_dump(include=set(CaseStatus.model_fields)))
@@ -400,6 +412,7 @@ class Machine:
         """Raise EventRejected if `ev` does not fit; changes nothing. With `now` (the case's
         clock), also refuse a date that cannot be true."""
         if ev.id is not None and ev.id in self.s.applied_ids:
+            self._check_repeat(ev)
             return
         if self.legal_time and now is not None:
             self._check_plausible(ev, now)
@@ -441,6 +454,16 @@ class Machine:
                     f"(the {name.replace('_', ' ')} period runs from {opened.isoformat()})")
             break
 
+    def _check_repeat(self, ev: Event) -> None:
+        """An id already used may come again only with the same event (a harmless repeat,
+        such as a retry); another event under it is refused, never dropped."""
+        first = self.s.id_uses.get(ev.id or "") if self.amendable else None
+        if first is not None and first.digest != _digest(ev):
+            raise EventRejected(
+                f"{ev.type} rejected: the id {ev.id!r} was already used by event {first.n} "
+                f"({first.type} of {first.date}); an event may be sent again only unchanged, "
+                f"a different one needs an id of its own")
+
     def _latest(self, name: str) -> DeadlineRecord | None:
         return next((r for r in reversed(self.s.deadlines) if r.name == name), None)
 
@@ -459,6 +482,7 @@ class Machine:
         """Apply an accepted event whole or not at all; False for a duplicate id. `by` is
         who records it (kept with the event, its register row and its timeline entry)."""
         if ev.id is not None and ev.id in self.s.applied_ids:
+            self._check_repeat(ev)
             return False
         self.check(ev, now)
         with self._all_or_nothing():
@@ -492,6 +516,7 @@ class Machine:
                     self._expire(rec, now)
             self._final_referral(until, now)
             if ev.id is not None and ev.id in self.s.applied_ids:
+                self._check_repeat(ev)
                 return False
             self.check(ev, now)
             self._apply(ev, now, by)
@@ -503,6 +528,9 @@ class Machine:
         self._by, self._event = by, (ev.type, n)
         if ev.id is not None:
             self.s.applied_ids.append(ev.id)
+            if self.amendable:
+                self.s.id_uses[ev.id] = IdUse(n=n, type=ev.type, date=_iso(ev.date),
+                                              digest=_digest(ev))
         if self.s.log_complete and ev.type not in CORRECTIONS:
             self.s.log.append(LoggedEvent(n=n, event=ev, recorded_at=now, recorded_by=by,
                                           opening=self._opening))
@@ -871,6 +899,7 @@ class Machine:
             "deadlines": deadlines, "timeline": timeline, "reminders_sent": sent,
             "log": log, "event_count": max(old.event_count, new.event_count),
             "applied_ids": list(dict.fromkeys([*old.applied_ids, *new.applied_ids])),
+            "id_uses": {**old.id_uses, **new.id_uses},
             "workflow_id": old.workflow_id})
         if (new.stage, new.status) != (old.stage, old.status):
             changes.append(f"stage: {old.stage} -> {new.stage}")
@@ -1247,6 +1276,12 @@ def legal_order(events: Iterable[Event], cal: Any) -> list[tuple[int, Event]]:
     procedure's stage order (a decision before its notification), then as given."""
     return sorted(enumerate(events), key=lambda ie: (
         as_instant(ie[1].date, cal), EVENT_ORDER.get(ie[1].type, len(EVENT_ORDER)), ie[0]))
+
+
+def _digest(ev: Event) -> str:
+    """What identifies an event's content: its type, date and every field."""
+    text = json.dumps(ev.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _again(rec: DeadlineRecord, step: str) -> str:

@@ -55,13 +55,20 @@ PeriodText = Annotated[str, Field(min_length=1, max_length=64,
 
 Language = Literal["fr", "en"]
 
+# Upper bounds of amounts, far above any real one and far below what the register stores
+# (64-bit integers) once multiplied out: a turnover above any undertaking's, a fine above
+# any cap that turnover allows, a daily penalty that stays storable over a century.
+MAX_TURNOVER_EUR = 10**13
+MAX_AMOUNT_EUR = 10**12
+MAX_PER_DAY_EUR = 10**9
+
 
 class Controller(_Model):
     """The organisation under procedure."""
 
     name: str = Field(min_length=1, max_length=200)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166 alpha-2")
-    annual_turnover_eur: int | None = Field(default=None, ge=0)
+    annual_turnover_eur: int | None = Field(default=None, ge=0, le=MAX_TURNOVER_EUR)
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
                               description="where the controller's notices are sent")
     language: Language = "fr"
@@ -185,9 +192,9 @@ class HearingHeld(_Event):
 
 class SanctionDecided(_Event):
     type: Literal["sanction_decided"]
-    fine_eur: int = Field(default=0, ge=0)
+    fine_eur: int = Field(default=0, ge=0, le=MAX_AMOUNT_EUR)
     injunction_period: PeriodText | None = None
-    penalty_per_day_eur: int = Field(default=0, ge=0)
+    penalty_per_day_eur: int = Field(default=0, ge=0, le=MAX_PER_DAY_EUR)
     publish: bool = False
     lower_tier: bool = Field(default=False, description="GDPR 83(4) list: lower ceilings")
     _p = field_validator("injunction_period")(_check_period)
@@ -219,7 +226,7 @@ class LiquidationOpened(_Event):
 
 class PenaltyLiquidated(_Event):
     type: Literal["penalty_liquidated"]
-    amount_eur: int | None = Field(default=None, ge=0)
+    amount_eur: int | None = Field(default=None, ge=0, le=MAX_AMOUNT_EUR)
 
 
 class CaseClosed(_Event):
@@ -386,6 +393,14 @@ class CaseInput(_Model):
     """Opens a case: who it concerns, under which procedure, and its first events."""
 
     case_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+
+    @field_validator("case_id")
+    @classmethod
+    def _addressable(cls, v: str) -> str:
+        if not any(c.isalnum() for c in v):
+            raise ValueError("a case id needs a letter or a digit (such as MED-2021-134): "
+                             "one made only of '.', '-', '_' or ':' cannot be addressed")
+        return v
     procedure: str = "fr-cnil"
     controller: Controller
     complainant_ref: str | None = Field(default=None, max_length=100)

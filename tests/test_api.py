@@ -852,3 +852,40 @@ def test_a_regulator_corrects_a_mistyped_period_and_a_controller_may_not(
     r = send(http, cid, type="event_withdrawn", date=TODAY.isoformat(), seq=99,
              reason="typo")
     assert r.status_code == 409 and "event 99 is not an event of this case" in r.text
+
+
+def test_amounts_the_register_cannot_store_are_refused_and_change_nothing(
+        http: httpx.Client) -> None:
+    # A fine of 10^25 was answered 200 and then killed the case in the register (above
+    # 2^63); a turnover of 10^25 made such a fine fit under the cap.
+    body = intake(new_id())
+    body["controller"]["annual_turnover_eur"] = 10**25
+    r = http.post("/cases", json=body, headers=auth(REGULATOR))
+    assert r.status_code == 422, r.text
+    assert "annual_turnover_eur" in r.text and "10000000000000" in r.text
+    cid = new_id()
+    open_case(http, cid)
+    before = wait_status(http, cid)
+    r = send(http, cid, type="sanction_decided", date=TODAY.isoformat(), fine_eur=10**25)
+    assert r.status_code == 422 and "fine_eur" in r.text
+    assert wait_status(http, cid)["timeline"] == before["timeline"]
+
+
+def test_a_squatted_event_id_is_refused_naming_its_first_use(http: httpx.Client) -> None:
+    # The controller's evidence takes the id the regulator meant for its acceptance: the
+    # acceptance was answered 200 and silently dropped, and the case later referred.
+    cid = new_id("SQ")
+    open_case(http, cid)
+    r = send(http, cid, type="formal_notice_issued", date=TODAY.isoformat(),
+             period="2 months")
+    assert r.status_code == 200, r.text
+    evidence = {"type": "compliance_evidence_submitted", "date": TODAY.isoformat(),
+                "ref": "letter", "id": f"reg-accept-{cid}"}
+    assert send(http, cid, CLEARVIEW_TOKEN, **evidence).status_code == 200
+    assert send(http, cid, CLEARVIEW_TOKEN, **evidence).status_code == 200  # a repeat
+    r = send(http, cid, type="compliance_accepted", date=TODAY.isoformat(),
+             id=f"reg-accept-{cid}")
+    assert r.status_code == 409, r.text
+    assert (f"the id 'reg-accept-{cid}' was already used by event 3 "
+            f"(compliance_evidence_submitted of {TODAY.isoformat()})") in r.json()["detail"]
+    assert wait_status(http, cid)["stage"] == "formal_notice"

@@ -359,6 +359,11 @@ async def test_an_event_sent_as_the_sanction_workflow_hands_the_case_back_is_not
         monkeypatch.setattr(temporal, "_active_handle", stale)
         done = await send_event(ts_env.client, case.case_id, ev(
             type="compliance_evidence_submitted", date=days_ago(0), ref="letter"))
+        monkeypatch.setattr(temporal, "_active_handle", real)
+        # closed while its worker runs: no workflow is left waiting on the shared server
+        await send_event(ts_env.client, case.case_id, ev(
+            type="case_closed", date=days_ago(0), reason="test over"))
+        await ts_env.client.get_workflow_handle(case.case_id).result()
     assert len(calls) >= 2
     assert [t.name for t in done.timeline if t.kind == "event"][-1] == (
         "compliance_evidence_submitted")
