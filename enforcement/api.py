@@ -59,6 +59,7 @@ log = structlog.get_logger("api")
 Role = Literal["regulator", "controller", "viewer"]
 ROLES: tuple[Role, ...] = ("regulator", "controller", "viewer")
 # What a controller under procedure may send about its own case (domain.md section 4).
+MAX_BODY_BYTES = 1_048_576  # 1 MiB
 CONTROLLER_EVENTS = ("compliance_evidence_submitted", "observations_submitted", "appeal_lodged")
 CASE_ID = r"^[A-Za-z0-9._:-]+$"
 STATUS_CONCURRENCY = 8
@@ -313,6 +314,16 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.engine = state
 
     # --- errors ---------------------------------------------------------------------------
+
+    @app.middleware("http")
+    async def _body_size(request: Request, call_next: Any) -> Any:
+        """Refuse a body over the limit before reading it (the largest valid case is far
+        smaller)."""
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": f"the request body is {int(length):,} bytes; at "
+                                 f"most {MAX_BODY_BYTES:,} are accepted"}, status_code=413)
+        return await call_next(request)
 
     @app.exception_handler(ApiError)
     async def _api_error(_req: Request, exc: ApiError) -> JSONResponse:

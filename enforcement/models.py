@@ -61,6 +61,10 @@ Language = Literal["fr", "en"]
 MAX_TURNOVER_EUR = 10**13
 MAX_AMOUNT_EUR = 10**12
 MAX_PER_DAY_EUR = 10**9
+# Text a person reads (a measure of a formal notice), and the history a case may be opened
+# with: the opening is checked event by event, within one workflow task.
+MAX_TEXT = 1000
+MAX_OPENING_EVENTS = 100
 
 
 class Controller(_Model):
@@ -124,7 +128,8 @@ class NoBreachFound(_Event):
 class FormalNoticeIssued(_Event):
     type: Literal["formal_notice_issued"]
     period: PeriodText | None = None
-    measures: list[str] = Field(default_factory=list, max_length=50)
+    measures: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]] = Field(
+        default_factory=list, max_length=50)
     _p = field_validator("period")(_check_period)
 
 
@@ -408,7 +413,9 @@ class CaseInput(_Model):
                                           pattern=r"^[^@\s]+@[^@\s]+$")
     complainant_language: Language = "fr"
     subject: str = Field(default="", max_length=500)
-    events: list[Event] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list, max_length=MAX_OPENING_EVENTS,
+                                description="the case's history so far, at most "
+                                f"{MAX_OPENING_EVENTS} events; later ones are sent one by one")
 
 
 # --- what workflows hand to activities ----------------------------------------------------

@@ -889,3 +889,19 @@ def test_a_squatted_event_id_is_refused_naming_its_first_use(http: httpx.Client)
     assert (f"the id 'reg-accept-{cid}' was already used by event 3 "
             f"(compliance_evidence_submitted of {TODAY.isoformat()})") in r.json()["detail"]
     assert wait_status(http, cid)["stage"] == "formal_notice"
+
+
+def test_a_body_over_one_mebibyte_is_413_and_an_oversized_measure_422(
+        http: httpx.Client) -> None:
+    # A 1.5 MB formal notice once made Temporal terminate the case (GrpcMessageTooLarge).
+    cid = new_id("BIG")
+    open_case(http, cid)
+    r = send(http, cid, type="formal_notice_issued", date=TODAY.isoformat(),
+             period="2 months", measures=["x" * 1_500_000])
+    assert r.status_code == 413, r.text
+    assert r.json()["detail"].endswith("bytes; at most 1,048,576 are accepted")
+    r = send(http, cid, type="formal_notice_issued", date=TODAY.isoformat(),
+             period="2 months", measures=["x" * 60_000])
+    assert r.status_code == 422 and "measures" in r.text
+    status = wait_status(http, cid)
+    assert (status["status"], status["stage"]) == ("open", "complaint")

@@ -124,3 +124,23 @@ def test_another_event_under_a_used_id_is_refused_naming_the_first_use(
             r"needs an id of its own")):
         m.apply(EVENT_ADAPTER.validate_python(second), NOW)
     assert m.s.model_dump() == before and not m.take_effects()
+
+
+# --- sizes: what the workflow history and a reader can hold ---------------------------------
+
+def test_a_measure_longer_than_a_page_is_refused() -> None:
+    notice = {"type": "formal_notice_issued", "date": "2026-01-05", "period": "2 months"}
+    assert EVENT_ADAPTER.validate_python({**notice, "measures": ["x" * 1000] * 50})
+    with pytest.raises(ValidationError, match="at most 1000 characters"):
+        EVENT_ADAPTER.validate_python({**notice, "measures": ["x" * 1_500_000]})
+    with pytest.raises(ValidationError, match="at most 50 items"):
+        EVENT_ADAPTER.validate_python({**notice, "measures": ["x"] * 51})
+
+
+def test_a_case_is_opened_with_at_most_100_events() -> None:
+    complaint = {"type": "complaint_received", "date": "2026-01-05", "subject": "s",
+                 "complainant_ref": "c"}
+    ctrl = Controller(name="A", country="FR")
+    assert CaseInput(case_id="O-1", controller=ctrl, events=[complaint] * 100)
+    with pytest.raises(ValidationError, match="at most 100 items"):
+        CaseInput(case_id="O-1", controller=ctrl, events=[complaint] * 101)
