@@ -191,6 +191,9 @@ async def serve(settings: Settings) -> int:
 
 
 def main() -> None:
+    # Files this process and the dev server create (the register, Temporal's database,
+    # logs) hold case data: readable by their owner only.
+    os.umask(0o077)
     settings = get_settings()
     configure(settings.log_level, settings.log_json)
     leave(asyncio.run(serve(settings)))

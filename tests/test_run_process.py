@@ -49,3 +49,8 @@ def test_the_engine_starts_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
     assert proc.returncode == 0, out[-3000:]
     assert '"event": "stopped"' in out
     assert "Fatal Python error" not in out
+    # every file it wrote holds case data or keys: its owner's alone (the register was 0644)
+    written = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert {p.name for p in written} >= {"register.db", "temporal.db", "tokens.json"}
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {
+        p.name: "0o600" for p in written}
