@@ -375,7 +375,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     async def readable_case(grant: Grant, case_id: str) -> CaseStatus:
         status = await get_case(state.temporal, case_id)
         if not grant.owns(status):
-            raise ApiError(403, f"case {case_id} is not a case of {grant.controller}")
+            # answered as for a case that does not exist: a controller does not learn
+            # which case ids are in use
+            raise ApiError(404, f"no case {case_id!r}")
         return status
 
     # --- routes ---------------------------------------------------------------------------
