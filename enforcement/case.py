@@ -94,10 +94,8 @@ ANSWERS: dict[str, tuple[str, ...]] = {
 # committee decides).
 UNDOABLE = ("referred", "rapporteur", "report", "hearing_scheduled", "deliberation")
 # Same-instant events are applied in the procedure's stage order: the order of ACCEPTS.
-EVENT_ORDER: dict[str, int] = {}
-for _types in ACCEPTS.values():
-    for _t in _types:
-        EVENT_ORDER.setdefault(_t, len(EVENT_ORDER))
+EVENT_ORDER: dict[str, int] = {t: i for i, t in enumerate(dict.fromkeys(
+    t for types in ACCEPTS.values() for t in types))}
 ENGINE = "engine"  # who records the engine's own steps
 # How far after the case's clock an event may be dated: time zones and a clock a little
 # behind, not an act that has not happened yet.
@@ -341,7 +339,7 @@ class Machine:
         act dated `when` was in time for it (None without legal time)."""
         if not self.legal_time:
             return None
-        rec = next((r for r in reversed(self.s.deadlines) if r.name == name), None)
+        rec = self._latest(name)
         if (rec is None or rec.status not in ("missed", "lapsed")
                 or as_instant(when, self.cal) >= rec.expires_at):
             return None
