@@ -9,12 +9,13 @@ code replays identically and simulates exactly.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -189,6 +190,12 @@ class Machine:
         self._replayed: tuple[tuple[int, int, int], Replay] | None = None
         self._by: str | None = None  # who records the event being applied
         self._event: tuple[str, int] = ("", 0)  # its type and number
+        # the earliest event in the timeline, found incrementally (the list only grows)
+        self._first: tuple[list[TimelineEntry] | None, int, TimelineEntry | None] = (
+            None, 0, None)
+
+    # Tests set this: each rollback is checked against a deep copy of the state.
+    verify_rollback: ClassVar[bool] = False
 
     # --- construction ---------------------------------------------------------------------
 
@@ -434,13 +441,11 @@ class Machine:
             raise EventRejected(
                 f"{ev.type} rejected: dated {_iso(ev.date)}, more than a day after the case's "
                 f"clock ({today.isoformat()}); an event is recorded once it has happened")
-        events = [e for e in self.s.timeline if e.kind == "event"]
-        if events:
-            first = min(events, key=lambda e: as_instant(parse_moment(e.date), self.cal))
-            if at < as_instant(parse_moment(first.date), self.cal):
-                raise EventRejected(
-                    f"{ev.type} rejected: dated {_iso(ev.date)}, before the case's first event "
-                    f"({first.name} of {first.date}); accepted: a date on or after it")
+        first = self._first_event()
+        if first is not None and at < as_instant(parse_moment(first.date), self.cal):
+            raise EventRejected(
+                f"{ev.type} rejected: dated {_iso(ev.date)}, before the case's first event "
+                f"({first.name} of {first.date}); accepted: a date on or after it")
         for name in ANSWERS.get(ev.type, ()):
             rec = self.pending(name) or self._latest(name)
             if rec is None:
@@ -451,6 +456,21 @@ class Machine:
                     f"{ev.type} rejected: dated {_iso(ev.date)}, before the act it answers "
                     f"(the {name.replace('_', ' ')} period runs from {opened.isoformat()})")
             break
+
+    def _first_event(self) -> TimelineEntry | None:
+        """The timeline's earliest event (the first given on a tie), looking only at the
+        entries added since the last call: the check of each event stays constant-time."""
+        timeline, seen, first = self._first
+        if timeline is not self.s.timeline or seen > len(self.s.timeline):
+            timeline, seen, first = self.s.timeline, 0, None
+        at = None if first is None else as_instant(parse_moment(first.date), self.cal)
+        for e in timeline[seen:]:
+            if e.kind == "event":
+                when = as_instant(parse_moment(e.date), self.cal)
+                if at is None or when < at:
+                    first, at = e, when
+        self._first = (timeline, len(timeline), first)
+        return first
 
     def _check_repeat(self, ev: Event) -> None:
         """An id already used may come again only with the same event (a harmless repeat,
@@ -468,12 +488,15 @@ class Machine:
     @contextlib.contextmanager
     def _all_or_nothing(self) -> Iterator[None]:
         """Whatever the block changes (state and pending effects) is undone if it raises."""
-        saved, fx = self.s.model_copy(deep=True), self.fx
+        saved, fx = _snapshot(self.s), self.fx
+        whole = self.s.model_copy(deep=True) if self.verify_rollback else None
         self.fx = Effects(list(fx.register), list(fx.notifications))
         try:
             yield
         except Exception:
             self.s, self.fx = saved, fx
+            if whole is not None and whole.model_dump() != saved.model_dump():
+                raise AssertionError("the snapshot missed a change made in place") from None
             raise
 
     def apply(self, ev: Event, now: datetime, by: str | None = None) -> bool:
@@ -1267,6 +1290,21 @@ class Machine:
             start = _day(rec.due) + timedelta(days=1)
             self._timeline(start, "outcome", "penalty_accrual_started",
                            f"{self.s.sanction.penalty_per_day_eur:,} {self.p.currency} per day")
+
+
+def _snapshot(s: CaseState) -> CaseState:
+    """A copy of the state that changes to `s` cannot reach, made without copying the whole
+    history: lists and maps only grow or are replaced, so their items are shared; what is
+    changed in place is copied (the sanction figures, and each deadline record that can
+    still change: a pending one, or the latest of its name, which a late record revives)."""
+    latest = {r.name: r for r in s.deadlines}
+    deadlines = [r.model_copy(update={"history": list(r.history)})
+                 if r.status == "pending" or latest[r.name] is r else r
+                 for r in s.deadlines]
+    shallow = {name: copy.copy(value) for name, value in s.__dict__.items()
+               if isinstance(value, (list, dict))}
+    return s.model_copy(update={**shallow, "deadlines": deadlines,
+                                "sanction": s.sanction.model_copy()})
 
 
 def legal_order(events: Iterable[Event], cal: Any) -> list[tuple[int, Event]]:

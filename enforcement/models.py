@@ -417,6 +417,14 @@ class CaseInput(_Model):
                                 description="the case's history so far, at most "
                                 f"{MAX_OPENING_EVENTS} events; later ones are sent one by one")
 
+    @field_validator("events", mode="before")
+    @classmethod
+    def _few_enough(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) > MAX_OPENING_EVENTS:
+            raise ValueError(f"a case opens with at most {MAX_OPENING_EVENTS} events "
+                             f"({len(v)} given); send later ones one by one to the open case")
+        return v
+
 
 # --- what workflows hand to activities ----------------------------------------------------
 

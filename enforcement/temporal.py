@@ -135,7 +135,9 @@ async def open_case(client: Client, case: CaseInput, task_queue: str,
     """Start a case, refused when a case with that id exists or existed (a closed case is
     never restarted). `webhooks` (publish its events and deadline changes) defaults to
     whether the settings name webhook endpoints: the workflow itself reads no settings."""
-    proc = check_opening(case)
+    # CPU-bound (each event against the stage the previous ones lead to): off the event
+    # loop that the API and an in-process worker share
+    proc = await asyncio.to_thread(check_opening, case)
     if webhooks is None:
         webhooks = get_settings().webhooks_configured
     try:

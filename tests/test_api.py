@@ -908,3 +908,36 @@ def test_a_body_over_one_mebibyte_is_413_and_an_oversized_measure_422(
     assert r.status_code == 422 and "measures" in r.text
     status = wait_status(http, cid)
     assert (status["status"], status["stage"]) == ("open", "complaint")
+
+
+def test_a_case_opens_with_its_100_past_events_and_4000_are_refused_whole(
+        http: httpx.Client) -> None:
+    # 400 opening events once made every workflow task fail ("Potential deadlock
+    # detected"): the case could never be queried again.
+    start = TODAY - timedelta(days=400)
+    history: list[dict[str, Any]] = [
+        {"type": "complaint_received", "date": start.isoformat(), "subject": "s",
+         "complainant_ref": "C-1"},
+        {"type": "investigation_opened", "date": start.isoformat(), "kind": "online"}]
+    day = start
+    while len(history) < 4000:
+        day += timedelta(days=1)
+        history += [{"type": "information_requested", "date": day.isoformat(),
+                     "period": "1 month"},
+                    {"type": "information_provided", "date": day.isoformat()}]
+    cid = new_id("MANY")
+    r = http.post("/cases", json={**intake(cid), "events": history[:4000]},
+                  headers=auth(REGULATOR))
+    assert r.status_code == 422, r.text
+    assert "a case opens with at most 100 events (4000 given); send later ones one by one" in r.text
+    assert http.get(f"/cases/{cid}", headers=auth(REGULATOR)).status_code == 404
+    r = http.post("/cases", json={**intake(cid), "events": history[:100]},
+                  headers=auth(REGULATOR))
+    assert r.status_code == 201, r.text
+    status = wait_status(http, cid)
+    assert status["stage"] == "investigation"
+    assert len([e for e in status["timeline"] if e["kind"] == "event"]) == 100
+    # the investigation meets the complainant-progress deadline; 49 requests, each
+    # answered the day it was made, meet theirs
+    assert sorted((d["name"], d["status"]) for d in status["deadlines"]) == [
+        ("complainant_progress", "met")] + [("information_response", "met")] * 49

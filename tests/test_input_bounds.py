@@ -142,5 +142,5 @@ def test_a_case_is_opened_with_at_most_100_events() -> None:
                  "complainant_ref": "c"}
     ctrl = Controller(name="A", country="FR")
     assert CaseInput(case_id="O-1", controller=ctrl, events=[complaint] * 100)
-    with pytest.raises(ValidationError, match="at most 100 items"):
+    with pytest.raises(ValidationError, match=r"at most 100 events \(101 given\)"):
         CaseInput(case_id="O-1", controller=ctrl, events=[complaint] * 101)
