@@ -148,6 +148,9 @@ class CaseState(CaseStatus):
     log_complete: bool = False
     opened_with: CaseInput | None = None
     id_uses: dict[str, IdUse] = Field(default_factory=dict)
+    # Register entries the register refused for good (the workflow shell holds them here,
+    # so that they follow the case into its sanction-stage workflow and back).
+    unrecorded: list[RegisterEntry] = Field(default_factory=list)
 
     def public(self) -> CaseStatus:
         return CaseStatus.model_validate(self.model_dump(include=set(CaseStatus.model_fields)))
@@ -921,7 +924,9 @@ class Machine:
             "log": log, "event_count": max(old.event_count, new.event_count),
             "applied_ids": list(dict.fromkeys([*old.applied_ids, *new.applied_ids])),
             "id_uses": {**old.id_uses, **new.id_uses},
-            "workflow_id": old.workflow_id})
+            "workflow_id": old.workflow_id,
+            # the shell's, not the events': a correction leaves them as they were
+            "alerts": old.alerts, "unrecorded": old.unrecorded})
         if (new.stage, new.status) != (old.stage, old.status):
             changes.append(f"stage: {old.stage} -> {new.stage}")
             data: dict[str, Any] = {"stage": new.stage, "status": new.status}

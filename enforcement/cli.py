@@ -254,6 +254,8 @@ def _print_status(status: CaseStatus, explain: bool = True, timeline: bool = Tru
     if status.next_deadline:
         line += f"  next deadline expires {status.next_deadline.isoformat()}"
     out.print(line, highlight=False)
+    if status.failure:
+        out.print(f"[bold red]failed:[/bold red] {status.failure}", highlight=False)
     if status.subject:
         out.print(f"subject: {status.subject}", highlight=False)
     if status.deadlines:

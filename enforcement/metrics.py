@@ -44,12 +44,15 @@ DEADLINES_MISSED = "enforcement_deadlines_missed"
 DEADLINE_CORRECTIONS = "enforcement_deadline_corrections"
 NOTIFICATIONS_FAILED = "enforcement_notifications_failed"
 EVENT_REJECTIONS = "enforcement_event_rejections"
+REGISTER_REFUSALS = "enforcement_register_refusals"
 DESCRIPTIONS = {
     CASES: "cases in the register by stage and status",
     DEADLINES_MISSED: "deadlines that expired unmet",
     DEADLINE_CORRECTIONS: "deadline statuses changed by a late record of a timely act",
     NOTIFICATIONS_FAILED: "notifications that could not be delivered for good",
     EVENT_REJECTIONS: "events a case refused",
+    REGISTER_REFUSALS: "register writes refused for good: held by the case, shown in its "
+                       "status as an alert, retried with its next write",
 }
 
 log = structlog.get_logger("metrics")

@@ -377,16 +377,26 @@ class SanctionFigures(_Model):
     injunction: bool = False
 
 
+# "failed": the workflow ended without closing the case; an operator must act.
+CaseLife = Literal["open", "closed", "failed"]
+
+
 class CaseStatus(_Model):
     """What a status query, the simulation and the register show of a case."""
 
     case_id: str
     procedure: str
-    status: Literal["open", "closed"] = "open"
+    status: CaseLife = "open"
     stage: str
     outcome: str | None = None
+    failure: str | None = Field(default=None, description="status 'failed': why the engine "
+                                "stopped the case without closing it (its workflow failed, "
+                                "was terminated or timed out); no deadline of it runs")
     controller: Controller
     subject: str = ""
+    alerts: list[str] = Field(default_factory=list, description="what an operator must "
+                              "fix while the case goes on, such as register writes the "
+                              "register refused (held by the case and retried)")
     deadlines: list[DeadlineRecord] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     sanction: SanctionFigures = Field(default_factory=SanctionFigures)

@@ -7,14 +7,16 @@ import asyncio
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WorkflowExecution,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
+    WorkflowHistoryEventFilterType,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
@@ -38,7 +40,14 @@ from enforcement.case import (
     legal_order,
 )
 from enforcement.codec import data_converter as engine_converter
-from enforcement.models import CORRECTIONS, CaseInput, CaseStatus, Event, EventInput
+from enforcement.models import (
+    CORRECTIONS,
+    CaseInput,
+    CaseLife,
+    CaseStatus,
+    Event,
+    EventInput,
+)
 from enforcement.procedures import Procedure, ProcedureError, all_procedures, get_procedure
 from enforcement.settings import Settings, get_settings
 from enforcement.timelimits import end_of_day, year_problem
@@ -167,10 +176,52 @@ async def _active_handle(client: Client, case_id: str) -> WorkflowHandle[object,
     return handle
 
 
+# How a workflow can end without closing its case, in the words a status shows.
+STOPPED = {WorkflowExecutionStatus.FAILED: "failed",
+           WorkflowExecutionStatus.TERMINATED: "was terminated",
+           WorkflowExecutionStatus.TIMED_OUT: "timed out",
+           WorkflowExecutionStatus.CANCELED: "was cancelled"}
+
+
 async def case_status(client: Client, case_id: str) -> CaseStatus:
+    """The case's status as its workflow last held it; 'failed', with the reason, when
+    that workflow ended without closing the case: a status never says 'open' for a case
+    whose deadlines no longer run."""
     handle = await _active_handle(client, case_id)
     status: CaseStatus = await handle.query("status", result_type=CaseStatus)
+    if status.status == "open":
+        failure = await stopped(handle)
+        if failure is not None:
+            status.status, status.failure = "failed", failure
+            status.next_deadline = None
     return status
+
+
+async def stopped(handle: WorkflowHandle[Any, Any]) -> str | None:
+    """Why the workflow ended without closing its case, or None while it runs (or if it
+    completed): the last cause Temporal recorded, such as the activity error."""
+    desc = await handle.describe()
+    word = STOPPED.get(desc.status) if desc.status is not None else None
+    if word is None:
+        return None
+    reason = ""
+    try:
+        if desc.status == WorkflowExecutionStatus.TERMINATED:
+            async for ev in handle.fetch_history_events(
+                    event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
+                reason = ev.workflow_execution_terminated_event_attributes.reason
+        else:
+            await handle.result(follow_runs=False)
+    except WorkflowFailureError as exc:
+        cause: BaseException | None = exc.cause
+        while getattr(cause, "cause", None) is not None:
+            cause = cause.cause  # type: ignore[union-attr]
+        reason = str(getattr(cause, "message", "") or cause or "")
+    except Exception:  # the reason is a courtesy; the status is what counts
+        reason = ""
+    return (f"the case's workflow {desc.id} {word}" + (f": {reason}" if reason else "")
+            + "; its deadlines no longer run and it accepts no events until an operator "
+            "restarts it (see deploy/SCALING.md, 'A failed case')")
 
 
 async def send_event(client: Client, case_id: str, event: Event,
@@ -201,8 +252,9 @@ async def send_event(client: Client, case_id: str, event: Event,
                     # case handed back to its main workflow): ask the case again
                     await asyncio.sleep(min(0.05 * (attempt + 1), 0.5))
                     continue
-                raise CaseError(f"case {case_id} is closed; it accepts no more events",
-                                "conflict") from None
+                failure = await stopped(handle)
+                raise CaseError(failure or f"case {case_id} is closed; it accepts no more "
+                                "events", "conflict") from None
             raise
     raise CaseError(f"case {case_id} did not settle at a stage; try again", "unavailable")
 
@@ -238,7 +290,7 @@ class CaseSummary(BaseModel):
     case_id: str
     procedure: str | None = None
     stage: str | None = None
-    status: Literal["open", "closed"] = "open"
+    status: CaseLife = "open"
     next_deadline: datetime | None = None
     controller_country: str | None = None
     workflow_id: str
@@ -391,10 +443,12 @@ def _summary(wf: WorkflowExecution) -> CaseSummary:
     stage = sa.get(STAGE)
     running = wf.status == WorkflowExecutionStatus.RUNNING
     case_id = wf.parent_id if wf.workflow_type == "SanctionProcedure" and wf.parent_id else wf.id
+    failed = wf.status in STOPPED and stage != "closed"
     return CaseSummary(
         case_id=case_id, procedure=sa.get(PROCEDURE), stage=stage,
-        status="open" if running and stage != "closed" else "closed",
-        next_deadline=sa.get(NEXT_DEADLINE), controller_country=sa.get(COUNTRY),
+        status="failed" if failed else "open" if running and stage != "closed" else "closed",
+        next_deadline=None if failed else sa.get(NEXT_DEADLINE),
+        controller_country=sa.get(COUNTRY),
         workflow_id=wf.id, started_at=wf.start_time)
 
 

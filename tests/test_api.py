@@ -9,11 +9,11 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -30,6 +30,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -44,6 +45,7 @@ from enforcement.temporal import SEARCH_KEYS, binary
 from tests.dates import end_of_day, months_later, recent_day, working_day
 from tests.fixtures_temporal import running_worker
 
+T = TypeVar("T")
 REGULATOR = "regulator-token-0123456789"
 CLEARVIEW_TOKEN = "controller-clearview-0123456789"
 ACME_TOKEN = "controller-acme-0123456789"
@@ -72,6 +74,7 @@ class Stack:
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        self.client: Client | None = None
         self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
 
     def __enter__(self) -> Stack:
@@ -86,6 +89,11 @@ class Stack:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(60)
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the engine's event loop (with its Temporal client) and wait."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(60)
 
     def _run(self) -> None:
         try:
@@ -102,6 +110,7 @@ class Stack:
             dev_server_existing_path=binary("temporal"))
         try:
             self.address = env.client.service_client.config.target_host
+            self.client = env.client
             migrate(self.register_url)
             register = Register(make_engine(self.register_url))
             async with running_worker(env.client, register) as tq:
@@ -941,3 +950,23 @@ def test_a_case_opens_with_its_100_past_events_and_4000_are_refused_whole(
     # answered the day it was made, meet theirs
     assert sorted((d["name"], d["status"]) for d in status["deadlines"]) == [
         ("complainant_progress", "met")] + [("information_response", "met")] * 49
+
+
+def test_a_case_whose_workflow_was_terminated_says_failed_with_the_reason(
+        stack: Stack, http: httpx.Client) -> None:
+    cid = new_id("FAIL")
+    open_case(http, cid)
+    assert stack.client is not None
+    stack.call(stack.client.get_workflow_handle(cid).terminate(reason="disk full on the worker"))
+    status = wait_status(http, cid)
+    assert (status["status"], status["next_deadline"]) == ("failed", None)
+    assert status["failure"].startswith(
+        f"the case's workflow {cid} was terminated: disk full on the worker; its deadlines "
+        "no longer run")
+    eventually(lambda: any(c["case_id"] == cid and c["status"] == "failed"
+                           and c["next_deadline"] is None
+                           for c in http.get("/cases", headers=auth(REGULATOR)).json()["cases"]),
+               "the listing shows the case failed")
+    r = send(http, cid, type="investigation_opened", date=TODAY.isoformat(), kind="online")
+    assert r.status_code == 409, r.text
+    assert "was terminated: disk full on the worker" in r.json()["detail"]

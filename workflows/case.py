@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         DESCRIPTIONS,
         EVENT_REJECTIONS,
         NOTIFICATIONS_FAILED,
+        REGISTER_REFUSALS,
     )
     from enforcement.models import (
         CaseInput,
@@ -59,6 +60,7 @@ SEARCH_ATTRIBUTES = {"EnforcementStage": "Keyword", "EnforcementProcedure": "Key
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(minutes=5))
 REJECTED = "EventRejected"
+UNRECORDED = "the register refused to record this case's entries:"
 # A write to the register takes milliseconds: a short timeout lets a worker that died
 # mid-activity be replaced quickly. Delivery talks to outside servers and gets longer.
 REGISTER_TIMEOUT = timedelta(seconds=10)
@@ -81,6 +83,10 @@ LEGAL_TIME = "legal-time"
 # regulator may undo it (the sanction-stage workflow then hands the case back), and events
 # are kept so that the regulator can correct or withdraw one.
 AMENDABLE = "grace-undo-corrections"
+# Since this patch, a register write refused for good (a value the database cannot store)
+# no longer fails the case: the entries are held, the status carries an alert, and each
+# later write tries them again. Before it, both workflows failed and no deadline ran.
+HOLD_REFUSED = "register-refusals-held"
 
 
 class ActivityRetry(BaseModel):
@@ -280,7 +286,9 @@ class _CaseRunner:
         if not self.deliver:  # recorded with the transition, one activity for both
             entries = [*entries, *(n.entry() for n in fx.notifications)]
             fx.notifications = []
-        if entries:
+        if entries and workflow.patched(HOLD_REFUSED):
+            await self._record(entries)
+        elif entries:
             await workflow.execute_activity(
                 "register.record", RegisterBatch(case_id=m.s.case_id, entries=entries),
                 start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=self.retry,
@@ -306,6 +314,35 @@ class _CaseRunner:
                 NEXT_DEADLINE.value_set(nxt) if nxt else NEXT_DEADLINE.value_unset(),
             ]
             workflow.upsert_search_attributes(updates)
+
+    async def _record(self, entries: list[RegisterEntry]) -> None:
+        """Write the entries, after any the register refused before (in their own batch,
+        so that one entry it cannot take holds back nothing else). A refusal is for good
+        (transient errors are retried by the activity): the entries are held in the state,
+        the status says so, and an operator is alerted by the log and a metric."""
+        s = self.machine.s
+        held, s.unrecorded = s.unrecorded, []
+        for batch in (held, entries):
+            if not batch:
+                continue
+            try:
+                await workflow.execute_activity(
+                    "register.record", RegisterBatch(case_id=s.case_id, entries=batch),
+                    start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=self.retry,
+                    result_type=int)
+            except ActivityError as exc:
+                s.unrecorded += batch
+                reason = str(exc.cause.message if isinstance(exc.cause, ApplicationError)
+                             else exc.cause or exc)
+                count(REGISTER_REFUSALS, procedure=s.procedure)
+                workflow.logger.error("register write refused; entries held", extra={
+                    "case_id": s.case_id, "keys": [e.key for e in batch], "reason": reason})
+                s.alerts = [a for a in s.alerts if not a.startswith(UNRECORDED)] + [
+                    f"{UNRECORDED} {len(s.unrecorded)} entries held, first "
+                    f"{s.unrecorded[0].key}: {reason}; the case goes on and each later "
+                    "write tries them again"]
+        if not s.unrecorded:
+            s.alerts = [a for a in s.alerts if not a.startswith(UNRECORDED)]
 
     async def _deliver(self, n: Notification) -> None:
         try:
