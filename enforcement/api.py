@@ -36,7 +36,7 @@ from temporalio.service import RPCError
 from enforcement.calendars import CalendarError
 from enforcement.ics import case_calendar
 from enforcement.logs import configure
-from enforcement.models import CaseInput, CaseStatus, Event
+from enforcement.models import CaseInput, CaseStatus, Event, Role
 from enforcement.periods import PeriodError
 from enforcement.procedures import Procedure, ProcedureError, all_procedures, get_procedure
 from enforcement.settings import Settings, get_settings
@@ -56,7 +56,6 @@ from enforcement.timelimits import TimeLimitError, compute_deadline, parse_momen
 
 log = structlog.get_logger("api")
 
-Role = Literal["regulator", "controller", "viewer"]
 ROLES: tuple[Role, ...] = ("regulator", "controller", "viewer")
 # What a controller under procedure may send about its own case (domain.md section 4).
 MAX_BODY_BYTES = 1_048_576  # 1 MiB
@@ -408,7 +407,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                 raise ApiError(403, f"a controller may send only {', '.join(CONTROLLER_EVENTS)}"
                                     f"; {event.type} is the authority's")
             await readable_case(grant, case_id)
-        status = await deliver_event(state.temporal, case_id, event, by=grant.holder)
+        status = await deliver_event(state.temporal, case_id, event, by=grant.holder,
+                                     role=grant.role)
         log.info("event applied", case_id=case_id, event_type=event.type,
                  by=grant.name or grant.role, stage=status.stage)
         return status

@@ -5,6 +5,7 @@ CLI, the API, the workflows and the register all validate the same way.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -49,6 +50,50 @@ def _moment(v: Any) -> Any:
 
 Day = date
 Moment = Annotated[date | datetime, BeforeValidator(_moment)]
+
+# Control characters other than tab and line breaks: no reader needs them, and PostgreSQL
+# cannot store a NUL (the register would refuse the case's writes).
+CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_CONTROL = re.compile(f"[{CONTROL}]")
+
+
+# an address: no space or control character, one @
+EMAIL = rf"^[^@\s{CONTROL}]+@[^@\s{CONTROL}]+$"
+
+
+def _printable(name: str, value: object) -> None:
+    texts = value if isinstance(value, list) else [value]
+    for i, text in enumerate(texts):
+        if isinstance(text, str) and (found := _CONTROL.search(text)) is not None:
+            where = f"{name}[{i}]" if isinstance(value, list) else name
+            raise ValueError(f"{where} contains the control character U+{ord(found[0]):04X} "
+                             f"at position {found.start()}; accepted: printable text, tabs "
+                             "and line breaks")
+
+
+def _printable_schema(schema: dict[str, Any]) -> None:
+    """Publish the rule in the schema: every free-text property gets the pattern."""
+    def mark(prop: dict[str, Any]) -> None:
+        if prop.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(prop):
+            prop["pattern"] = f"^[^{CONTROL}]*$"
+        elif prop.get("type") == "array" and isinstance(prop.get("items"), dict):
+            mark(prop["items"])
+        for alt in prop.get("anyOf", ()):
+            mark(alt)
+    for prop in schema.get("properties", {}).values():
+        mark(prop)
+
+
+class _Input(_Model):
+    """What users type: no control character in any text (tab and line breaks aside)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_printable_schema)
+
+    @model_validator(mode="after")
+    def _no_control_characters(self) -> Any:
+        for name, value in self:
+            _printable(name, value)
+        return self
 PeriodText = Annotated[str, Field(min_length=1, max_length=64,
                                   description="a legal period such as '2 months'")]
 
@@ -67,13 +112,13 @@ MAX_TEXT = 1000
 MAX_OPENING_EVENTS = 100
 
 
-class Controller(_Model):
+class Controller(_Input):
     """The organisation under procedure."""
 
     name: str = Field(min_length=1, max_length=200)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166 alpha-2")
     annual_turnover_eur: int | None = Field(default=None, ge=0, le=MAX_TURNOVER_EUR)
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
+    email: str | None = Field(default=None, max_length=254, pattern=EMAIL,
                               description="where the controller's notices are sent")
     language: Language = "fr"
 
@@ -85,7 +130,7 @@ class Controller(_Model):
         return v.upper()
 
 
-class _Event(_Model):
+class _Event(_Input):
     date: Moment = Field(
         description="a date (taken as 12:00 in the procedure's zone) or an aware date-time")
     id: str | None = Field(default=None, max_length=200,
@@ -308,6 +353,9 @@ EVENT_TYPES: tuple[str, ...] = tuple(
     if m is not _Correction)
 
 
+Role = Literal["regulator", "controller", "viewer"]  # the API's token roles
+
+
 class EventInput(_Model):
     """One event sent to a case (update or signal payload)."""
 
@@ -316,6 +364,10 @@ class EventInput(_Model):
     recorded_by: str | None = Field(
         default=None, max_length=200, description="who records it: the API token's holder, "
         "the console user, the CLI's operator (set by the interface, never by the caller)")
+    role: Role | None = Field(
+        default=None, description="the sender's role, set by the interface (None: the "
+        "authority's own tools): a controller's event ids are its own, so that it can never "
+        "take one the authority will use")
 
 
 # --- records ------------------------------------------------------------------------------
@@ -404,7 +456,7 @@ class CaseStatus(_Model):
     workflow_id: str = ""
 
 
-class CaseInput(_Model):
+class CaseInput(_Input):
     """Opens a case: who it concerns, under which procedure, and its first events."""
 
     case_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
@@ -420,7 +472,7 @@ class CaseInput(_Model):
     controller: Controller
     complainant_ref: str | None = Field(default=None, max_length=100)
     complainant_email: str | None = Field(default=None, max_length=254,
-                                          pattern=r"^[^@\s]+@[^@\s]+$")
+                                          pattern=EMAIL)
     complainant_language: Language = "fr"
     subject: str = Field(default="", max_length=500)
     events: list[Event] = Field(default_factory=list, max_length=MAX_OPENING_EVENTS,

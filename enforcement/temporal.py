@@ -47,6 +47,7 @@ from enforcement.models import (
     CaseStatus,
     Event,
     EventInput,
+    Role,
 )
 from enforcement.procedures import Procedure, ProcedureError, all_procedures, get_procedure
 from enforcement.settings import Settings, get_settings
@@ -225,7 +226,7 @@ async def stopped(handle: WorkflowHandle[Any, Any]) -> str | None:
 
 
 async def send_event(client: Client, case_id: str, event: Event,
-                     by: str | None = None) -> CaseStatus:
+                     by: str | None = None, role: Role | None = None) -> CaseStatus:
     """Deliver an event as an update: the rejection or the new status comes back at once.
     Follows the case when it has just moved to its sanction-stage workflow. `by` is who
     records it (kept with the event)."""
@@ -233,7 +234,7 @@ async def send_event(client: Client, case_id: str, event: Event,
         handle = await _active_handle(client, case_id)
         try:
             status: CaseStatus = await handle.execute_update(
-                "event", EventInput(case_id=case_id, event=event, recorded_by=by),
+                "event", EventInput(case_id=case_id, event=event, recorded_by=by, role=role),
                 result_type=CaseStatus)
             return status
         except WorkflowUpdateFailedError as exc:
@@ -346,12 +347,12 @@ async def get_case(client: Client, case_id: str) -> CaseStatus:
 
 
 async def deliver_event(client: Client, case_id: str, event: Event,
-                        by: str | None = None) -> CaseStatus:
+                        by: str | None = None, role: Role | None = None) -> CaseStatus:
     """`send_event` for the interfaces: dates checked first, and a refusal raised as
     EventNotAccepted naming the case's stage and the events it accepts."""
     check_dates(event)
     try:
-        return await send_event(client, case_id, event, by)
+        return await send_event(client, case_id, event, by, role)
     except EventNotAccepted:
         raise
     except CaseError as exc:

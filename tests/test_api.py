@@ -883,8 +883,8 @@ def test_amounts_the_register_cannot_store_are_refused_and_change_nothing(
     assert wait_status(http, cid)["timeline"] == before["timeline"]
 
 
-def test_a_squatted_event_id_is_refused_naming_its_first_use(http: httpx.Client) -> None:
-    # The controller's evidence takes the id the regulator meant for its acceptance: the
+def test_a_controller_cannot_take_an_id_the_regulator_will_use(http: httpx.Client) -> None:
+    # The controller's evidence took the id the regulator meant for its acceptance: the
     # acceptance was answered 200 and silently dropped, and the case later referred.
     cid = new_id("SQ")
     open_case(http, cid)
@@ -895,12 +895,21 @@ def test_a_squatted_event_id_is_refused_naming_its_first_use(http: httpx.Client)
                 "ref": "letter", "id": f"reg-accept-{cid}"}
     assert send(http, cid, CLEARVIEW_TOKEN, **evidence).status_code == 200
     assert send(http, cid, CLEARVIEW_TOKEN, **evidence).status_code == 200  # a repeat
+    # the controller's own id, reused for another of its events: refused, naming the use
+    r = send(http, cid, CLEARVIEW_TOKEN, type="compliance_evidence_submitted",
+             date=TODAY.isoformat(), ref="another letter", id=f"reg-accept-{cid}")
+    assert r.status_code == 409, r.text
+    assert (f"the id 'controller:reg-accept-{cid}' was already used by event 3 "
+            f"(compliance_evidence_submitted of {TODAY.isoformat()})") in r.json()["detail"]
+    # the regulator's id is its own: the acceptance is applied and closes the case
     r = send(http, cid, type="compliance_accepted", date=TODAY.isoformat(),
              id=f"reg-accept-{cid}")
-    assert r.status_code == 409, r.text
-    assert (f"the id 'reg-accept-{cid}' was already used by event 3 "
-            f"(compliance_evidence_submitted of {TODAY.isoformat()})") in r.json()["detail"]
-    assert wait_status(http, cid)["stage"] == "formal_notice"
+    assert r.status_code == 200, r.text
+    status = wait_status(http, cid)
+    assert (status["status"], status["outcome"]) == ("closed", "complied")
+    events = [e["name"] for e in status["timeline"] if e["kind"] == "event"]
+    assert events == ["complaint_received", "formal_notice_issued",
+                      "compliance_evidence_submitted", "compliance_accepted"]
 
 
 def test_a_body_over_one_mebibyte_is_413_and_an_oversized_measure_422(

@@ -5,6 +5,7 @@ and event ids: a repeat must be the same event, another one under a used id is r
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -144,3 +145,25 @@ def test_a_case_is_opened_with_at_most_100_events() -> None:
     assert CaseInput(case_id="O-1", controller=ctrl, events=[complaint] * 100)
     with pytest.raises(ValidationError, match=r"at most 100 events \(101 given\)"):
         CaseInput(case_id="O-1", controller=ctrl, events=[complaint] * 101)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\x1b[31mred", "bell\x07", "del\x7f"])
+def test_a_control_character_in_any_text_is_refused_naming_it(text: str) -> None:
+    # PostgreSQL cannot store a NUL: the register refused the case's writes.
+    code = f"U+{ord(next(c for c in text if ord(c) < 32 or ord(c) == 127)):04X}"
+    notice = {"type": "formal_notice_issued", "date": "2026-01-05", "period": "2 months"}
+    for build in (lambda: Controller(name=text, country="FR"),
+                  lambda: EVENT_ADAPTER.validate_python({**notice, "measures": [text]}),
+                  lambda: EVENT_ADAPTER.validate_python({**notice, "id": text}),
+                  lambda: CaseInput(case_id="T-1", subject=text,
+                                    controller=Controller(name="A", country="FR")),
+                  lambda: Controller(name="A", country="FR", email=f"dpo{text}@a.fr")):
+        with pytest.raises(ValidationError, match=f"{re.escape(code)}|should match pattern"):
+            build()
+
+
+def test_tabs_and_line_breaks_are_text() -> None:
+    measures = ["stop collecting\nand delete", "a\tb\r\nc"]
+    ev = EVENT_ADAPTER.validate_python({"type": "formal_notice_issued", "date": "2026-01-05",
+                                        "period": "2 months", "measures": measures})
+    assert ev.measures == measures  # type: ignore[union-attr]

@@ -87,6 +87,10 @@ AMENDABLE = "grace-undo-corrections"
 # no longer fails the case: the entries are held, the status carries an alert, and each
 # later write tries them again. Before it, both workflows failed and no deadline ran.
 HOLD_REFUSED = "register-refusals-held"
+# Since this patch, an event id sent by a controller is the controller's own (kept as
+# "controller:<id>"): before it, a controller could take an id the authority would use, and
+# the authority's event was refused as a conflicting repeat.
+SCOPED_IDS = "role-scoped-event-ids"
 
 
 class ActivityRetry(BaseModel):
@@ -175,6 +179,7 @@ class _CaseRunner:
         self.record = True
         self.script: list[ScriptedEvent] = []  # still to apply, by instant
         self.amendable = False  # workflow.patched(AMENDABLE), asked once at the start
+        self.scoped_ids = False  # workflow.patched(SCOPED_IDS), asked once at the start
 
     def configure(self, start: CaseStart | SanctionStart) -> None:
         self.use_search_attributes = start.search_attributes
@@ -212,16 +217,23 @@ class _CaseRunner:
                 f"{self.forward_to}", type="Moved", non_retryable=True)
         try:
             with pure():
-                self.machine.check(inp.event, self.now())
+                self.machine.check(self._keyed(inp), self.now())
         except EventRejected as exc:
             self._count_rejection(inp.event)
             raise ApplicationError(str(exc), type=REJECTED, non_retryable=True) from None
+
+    def _keyed(self, inp: EventInput) -> Event:
+        """The event under the id the case keeps it by: a controller's id is its own."""
+        ev = inp.event
+        if self.scoped_ids and inp.role == "controller" and ev.id is not None:
+            return ev.model_copy(update={"id": f"controller:{ev.id}"})
+        return ev
 
     def _apply(self, inp: EventInput) -> None:
         m = self.machine
         try:
             with pure():
-                m.apply(inp.event, self.now(), inp.recorded_by)
+                m.apply(self._keyed(inp), self.now(), inp.recorded_by)
         except EventRejected as exc:
             self._count_rejection(inp.event)
             raise ApplicationError(str(exc), type=REJECTED, non_retryable=True) from None
@@ -444,6 +456,7 @@ class SanctionProcedure(_CaseRunner):
         self.configure(start)
         legal_time = workflow.patched(LEGAL_TIME)
         amendable = workflow.patched(AMENDABLE)
+        self.scoped_ids = workflow.patched(SCOPED_IDS)
         with pure():  # the machine loads the procedure's calendar, maybe first in this process
             self.m = Machine(start.state, start.procedure, legal_time, amendable)
             self.m.s.workflow_id = workflow.info().workflow_id
@@ -469,6 +482,7 @@ class EnforcementCase(_CaseRunner):
         now = self.now()
         legal_time = workflow.patched(LEGAL_TIME)
         amendable = self.amendable = workflow.patched(AMENDABLE)
+        self.scoped_ids = workflow.patched(SCOPED_IDS)
         with pure():
             m = self.m = Machine.open(start.case, start.procedure, now, legal_time, amendable)
         m.s.workflow_id = workflow.info().workflow_id
