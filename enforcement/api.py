@@ -14,7 +14,6 @@ running Temporal with `uvicorn --factory enforcement.api:create_app`.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -47,10 +46,13 @@ from enforcement.temporal import (
     EventNotAccepted,
     InvalidInput,
     connect,
+    controller_hash,
     create_case,
+    cursor_of,
     deliver_event,
     get_case,
     list_cases,
+    unkeyed_cases,
 )
 from enforcement.timelimits import TimeLimitError, compute_deadline, parse_moment, year_problem
 
@@ -61,7 +63,6 @@ ROLES: tuple[Role, ...] = ("regulator", "controller", "viewer")
 MAX_BODY_BYTES = 1_048_576  # 1 MiB
 CONTROLLER_EVENTS = ("compliance_evidence_submitted", "observations_submitted", "appeal_lodged")
 CASE_ID = r"^[A-Za-z0-9._:-]+$"
-STATUS_CONCURRENCY = 8
 
 
 # --- access -------------------------------------------------------------------------------
@@ -166,8 +167,14 @@ class CaseOpened(BaseModel):
 
 
 class CaseList(BaseModel):
-    count: int
+    count: int = Field(description="cases on this page")
     cases: list[CaseSummary]
+    next_cursor: str | None = Field(default=None, description="more cases match: ask again "
+                                    "with cursor=<this> for the next page")
+    unkeyed: int = Field(default=0, description="for a controller: cases opened without "
+                         "a controller key (before this version, or on a namespace lacking "
+                         "the ControllerKey search attribute), of any controller, which its "
+                         "listing cannot find: the regulator's listing shows them")
 
 
 class DeadlineAnswer(BaseModel):
@@ -290,6 +297,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     """The API app. Without `client` it connects at start-up (TEMPORAL_ADDRESS, or the
     embedded dev server's address)."""
     settings = settings or get_settings()
+    secret = settings.controller_secret()  # the controllers' keyed hashes
     if not structlog.is_configured():  # under `uvicorn --factory`: JSON logs, redacted
         configure(settings.log_level, settings.log_json)
     state = _State(settings, client, load_grants(settings))
@@ -387,7 +395,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                         response: Response) -> CaseOpened:
         """Complaint intake: open a case, usually with its `complaint_received` event."""
         run_id = await create_case(state.temporal, case, settings.task_queue,
-                                   webhooks=settings.webhooks_configured, by=grant.holder)
+                                   webhooks=settings.webhooks_configured, by=grant.holder,
+                                   secret=secret)
         log.info("case opened", case_id=case.case_id, by=grant.name or grant.role)
         url = f"/cases/{case.case_id}"
         response.headers["Location"] = url
@@ -432,28 +441,23 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             description="only cases with a pending deadline due before this date (the day "
                         "itself excluded), or expiring before this aware date-time")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: Annotated[str | None, Query(
+            max_length=400, pattern=r"^[A-Za-z0-9_-]+$",
+            description="the next_cursor of the previous page; none for the first")] = None,
     ) -> CaseList:
         """Cases by stage, procedure and next deadline, earliest deadline first (from the
-        search attributes). A controller sees only its own cases."""
+        search attributes), a page at a time. A controller sees only its own cases, found
+        by the keyed hash of its name."""
         due = None if due_before is None else _moment("query.due_before", due_before)
+        key = (controller_hash(grant.controller or "", secret)
+               if grant.role == "controller" else None)
         found = await list_cases(state.temporal, stage=stage, procedure=procedure,
-                                 due_before=due,
-                                 limit=1000 if grant.role == "controller" else limit)
-        if grant.role == "controller":
-            found = (await _own(grant, found))[:limit]
-        return CaseList(count=len(found), cases=found)
-
-    async def _own(grant: Grant, found: list[CaseSummary]) -> list[CaseSummary]:
-        gate = asyncio.Semaphore(STATUS_CONCURRENCY)
-
-        async def keep(summary: CaseSummary) -> bool:
-            async with gate:
-                try:
-                    return grant.owns(await get_case(state.temporal, summary.case_id))
-                except CaseError:
-                    return False
-        flags = await asyncio.gather(*(keep(s) for s in found))
-        return [s for s, ok in zip(found, flags, strict=True) if ok]
+                                 due_before=due, limit=limit + 1, controller_key=key,
+                                 cursor=cursor)
+        page = found[:limit]
+        more = cursor_of(page[-1]) if len(found) > limit else None
+        unkeyed = await unkeyed_cases(state.temporal) if key is not None else 0
+        return CaseList(count=len(page), cases=page, next_cursor=more, unkeyed=unkeyed)
 
     @app.get("/cases/{case_id}/calendar.ics", tags=["cases"], response_class=Response,
              responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}},

@@ -350,7 +350,8 @@ def case_open(
 
     async def go(client: Client, settings: Settings) -> CaseStatus | None:
         await create_case(client, case, settings.task_queue,
-                          webhooks=settings.webhooks_configured, by=operator())
+                          webhooks=settings.webhooks_configured, by=operator(),
+                          secret=settings.controller_secret())
         return await _status_when_started(client, case.case_id)
 
     status = _engine(go)
@@ -463,10 +464,12 @@ def case_list(
     due_before: Annotated[str | None, typer.Option(
         help="only cases with a deadline due before this date (or aware date-time)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    after: Annotated[str | None, typer.Option(
+        help="go on after this point of an earlier listing (the cursor it printed)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Cases by stage, procedure and next deadline (search attributes), earliest first."""
-    from enforcement.temporal import CaseSummary, list_cases
+    from enforcement.temporal import CaseSummary, cursor_of, list_cases
 
     due = None
     if due_before is not None:
@@ -479,9 +482,11 @@ def case_list(
 
     async def go(client: Client, _settings: Settings) -> list[CaseSummary]:
         return await list_cases(client, stage=stage, procedure=procedure, due_before=due,
-                                limit=limit)
+                                limit=limit + 1, cursor=after)
 
     found = _engine(go)
+    more = cursor_of(found[limit - 1]) if len(found) > limit else None
+    found = found[:limit]
     if as_json:
         _json_out([s.model_dump(mode="json") for s in found])
         return
@@ -494,6 +499,8 @@ def case_list(
                       s.next_deadline.isoformat() if s.next_deadline else "",
                       s.controller_country or "", s.status)
     out.print(table)
+    if more is not None:
+        out.print(f"more cases match: add --after {more}", highlight=False)
 
 
 @case_app.command("ics")

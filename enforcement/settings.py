@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -111,6 +113,22 @@ class Settings(BaseSettings):
                              "are always signed")
         return self
 
+    def controller_secret(self) -> bytes:
+        """The key of the controllers' keyed hashes (the ControllerKey search attribute):
+        ENFORCE_CONTROLLER_KEY, else the file beside the register, created at first use
+        (owner-only). Every process that opens or lists cases must use the same one."""
+        if self.controller_key is not None:
+            return self.controller_key.get_secret_value().encode()
+        path = self.controller_key_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(secrets.token_hex(32))
+        return path.read_bytes().strip()
+
     @property
     def smtp_configured(self) -> bool:
         return bool(self.smtp_host)
@@ -118,6 +136,12 @@ class Settings(BaseSettings):
     @property
     def webhooks_configured(self) -> bool:
         return bool(self.webhook_urls)
+
+    # Listing a controller's cases by a keyed hash of its name (enforcement/temporal.py)
+    controller_key: SecretStr | None = Field(
+        default=None, description="the key of the controllers' keyed hashes; unset: "
+        "ENFORCE_CONTROLLER_KEY_FILE, created at first use")
+    controller_key_file: Path = ROOT / "var" / "controller-key"
 
     # Payload encryption (enforcement/codec.py) and its codec server (enforcement/codec_server.py)
     encryption_keys: dict[str, SecretStr] = Field(

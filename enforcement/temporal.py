@@ -4,12 +4,18 @@ cluster via temporalio.envconfig), starting cases, sending events, reading statu
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -53,6 +59,7 @@ from enforcement.procedures import Procedure, ProcedureError, all_procedures, ge
 from enforcement.settings import Settings, get_settings
 from enforcement.timelimits import end_of_day, year_problem
 from workflows.case import (
+    CONTROLLER_KEY,
     COUNTRY,
     NEXT_DEADLINE,
     PROCEDURE,
@@ -65,7 +72,8 @@ from workflows.case import (
 SEARCH_KEYS: list[SearchAttributeKey[Any]] = [SearchAttributeKey.for_keyword("EnforcementStage"),
                SearchAttributeKey.for_keyword("EnforcementProcedure"),
                SearchAttributeKey.for_datetime("NextDeadline"),
-               SearchAttributeKey.for_keyword("ControllerCountry")]
+               SearchAttributeKey.for_keyword("ControllerCountry"),
+               SearchAttributeKey.for_keyword("ControllerKey")]
 assert {k.name for k in SEARCH_KEYS} == set(SEARCH_ATTRIBUTES)
 
 
@@ -138,23 +146,51 @@ def check_opening(case: CaseInput) -> Procedure:
     return proc
 
 
+def controller_hash(name: str, secret: bytes) -> str:
+    """The controller's keyed hash: equal for names a controller token matches (spaces and
+    case aside), not the name, and not computable without the key."""
+    normal = " ".join(name.split()).casefold()
+    return hmac.new(secret, normal.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+_KEYED: dict[tuple[str, str], bool] = {}
+
+
+async def keyed_namespace(client: Client) -> bool:
+    """Whether the namespace has the ControllerKey search attribute (a workflow setting an
+    attribute the namespace lacks fails every task): asked once per server and namespace."""
+    where = (client.service_client.config.target_host, client.namespace)
+    if where not in _KEYED:
+        try:
+            found = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=client.namespace))
+            _KEYED[where] = CONTROLLER_KEY.name in found.custom_attributes
+        except RPCError:  # not allowed to ask: the case is opened without the key
+            return False
+    return _KEYED[where]
+
+
 async def open_case(client: Client, case: CaseInput, task_queue: str,
                     search_attributes: bool = True, webhooks: bool | None = None,
-                    by: str | None = None,
+                    by: str | None = None, secret: bytes | None = None,
                     ) -> WorkflowHandle[EnforcementCase, CaseStatus]:
     """Start a case, refused when a case with that id exists or existed (a closed case is
     never restarted). `webhooks` (publish its events and deadline changes) defaults to
-    whether the settings name webhook endpoints: the workflow itself reads no settings."""
+    whether the settings name webhook endpoints: the workflow itself reads no settings.
+    With `secret`, the case carries its controller's keyed hash for the listing."""
     # CPU-bound (each event against the stage the previous ones lead to): off the event
     # loop that the API and an in-process worker share
     proc = await asyncio.to_thread(check_opening, case)
     if webhooks is None:
         webhooks = get_settings().webhooks_configured
+    key = (controller_hash(case.controller.name, secret)
+           if secret is not None and search_attributes and await keyed_namespace(client)
+           else None)
     try:
         return await client.start_workflow(
             EnforcementCase.run,
             CaseStart(case=case, procedure=proc, search_attributes=search_attributes,
-                      webhooks=webhooks, recorded_by=by),
+                      webhooks=webhooks, recorded_by=by, controller_key=key),
             id=case.case_id, task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
@@ -321,9 +357,11 @@ def check_dates(value: BaseModel, where: str = "") -> None:
 
 
 async def create_case(client: Client, case: CaseInput, task_queue: str,
-                      webhooks: bool | None = None, by: str | None = None) -> str:
+                      webhooks: bool | None = None, by: str | None = None,
+                      secret: bytes | None = None) -> str:
     """Complaint intake for the interfaces: `open_case`, returning the run id."""
-    handle = await open_case(client, case, task_queue, webhooks=webhooks, by=by)
+    handle = await open_case(client, case, task_queue, webhooks=webhooks, by=by,
+                             secret=secret)
     return handle.result_run_id or ""
 
 
@@ -453,18 +491,52 @@ def _summary(wf: WorkflowExecution) -> CaseSummary:
         workflow_id=wf.id, started_at=wf.start_time)
 
 
+FAR = datetime.max.replace(tzinfo=UTC)
+
+
+def _order(summary: CaseSummary) -> tuple[datetime, str]:
+    return (summary.next_deadline or FAR, summary.case_id)
+
+
+def cursor_of(summary: CaseSummary) -> str:
+    """An opaque cursor: the listing goes on after this row (by deadline, then id)."""
+    key = [summary.next_deadline.isoformat() if summary.next_deadline else None,
+           summary.case_id]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        when, case_id = raw
+        moment = FAR if when is None else datetime.fromisoformat(when)
+        if not isinstance(case_id, str) or moment.tzinfo is None:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("cursor", "not a cursor this listing gave; accepted: the "
+                           "next_cursor of a previous page, or none for the first") from None
+    return moment, case_id
+
+
 async def list_cases(client: Client, stage: str | None = None, procedure: str | None = None,
                      due_before: date | datetime | None = None,
-                     limit: int = 1000) -> list[CaseSummary]:
+                     limit: int = 1000, controller_key: str | None = None,
+                     cursor: str | None = None) -> list[CaseSummary]:
     """Cases by stage, procedure and next deadline, from the search attributes, earliest
-    deadline first. A case at the sanction stage is shown by its SanctionProcedure child
-    (which holds its current stage) while that runs; otherwise by its EnforcementCase."""
+    deadline first, after `cursor`, at most `limit`. Every matching case is read (nothing
+    is dropped for being past a candidate limit). With `controller_key`, only that
+    controller's cases. A case at the sanction stage is shown by its SanctionProcedure
+    child (which holds its current stage) while that runs; otherwise by its
+    EnforcementCase."""
     query = cases_query(stage, procedure, due_before)
+    if controller_key is not None:
+        query += f" AND ControllerKey = {_literal(controller_key)}"
+    after = _after(cursor) if cursor is not None else None
     limits = ({} if due_before is None
               else due_before_instants(due_before, _check_filters(stage, procedure)))
     found: dict[str, dict[str, WorkflowExecution]] = {}
     try:
-        async for wf in client.list_workflows(query, limit=limit * 2):
+        async for wf in client.list_workflows(query, page_size=1000):
             key = "child" if wf.workflow_type == "SanctionProcedure" else "parent"
             case_id = wf.parent_id if key == "child" and wf.parent_id else wf.id
             found.setdefault(case_id, {})[key] = wf
@@ -485,8 +557,20 @@ async def list_cases(client: Client, stage: str | None = None, procedure: str | 
         else:
             continue  # handing over to its sanction-stage workflow this very moment
         summary = _summary(chosen)
-        if due_before is None or _is_due(summary, due_before, limits):
+        if due_before is not None and not _is_due(summary, due_before, limits):
+            continue
+        if after is None or _order(summary) > after:
             out.append(summary)
-    far = datetime.max.replace(tzinfo=UTC)
-    out.sort(key=lambda s: (s.next_deadline or far, s.case_id))
+    out.sort(key=_order)
     return out[:limit]
+
+
+async def unkeyed_cases(client: Client) -> int:
+    """How many cases carry no controller key (opened before the key, or on a namespace
+    without the attribute): a controller's listing cannot find them."""
+    try:
+        found = await client.count_workflows(
+            "WorkflowType = 'EnforcementCase' AND ControllerKey IS NULL")
+    except RPCError as exc:
+        raise CaseError(f"the case listing failed: {exc.message}", "unavailable") from None
+    return found.count

@@ -23,6 +23,7 @@ import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
+from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -50,6 +51,7 @@ REGULATOR = "regulator-token-0123456789"
 CLEARVIEW_TOKEN = "controller-clearview-0123456789"
 ACME_TOKEN = "controller-acme-0123456789"
 VIEWER = "viewer-token-0123456789"
+CONTROLLER_SECRET = b"listing-key-for-the-tests"
 TOKENS = {
     REGULATOR: {"role": "regulator", "name": "case handler"},
     CLEARVIEW_TOKEN: {"role": "controller", "controller": "Clearview AI Inc."},
@@ -119,7 +121,8 @@ class Stack:
                     self._ready.set()
                     await self._stop.wait()
                     return
-                cfg = Settings(task_queue=tq, api_tokens=TOKENS)
+                cfg = Settings(task_queue=tq, api_tokens=TOKENS,
+                               controller_key=SecretStr(CONTROLLER_SECRET.decode()))
                 sock = bind("127.0.0.1", 0)
                 self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
                 server = ApiServer(uvicorn.Config(create_app(cfg, env.client), log_config=None,

@@ -54,8 +54,12 @@ STAGE = SearchAttributeKey.for_keyword("EnforcementStage")
 PROCEDURE = SearchAttributeKey.for_keyword("EnforcementProcedure")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 COUNTRY = SearchAttributeKey.for_keyword("ControllerCountry")
+# A keyed hash of the controller's name (never the name: search attributes bypass the
+# payload codec and erasure), so that a controller's cases are listed by one query.
+CONTROLLER_KEY = SearchAttributeKey.for_keyword("ControllerKey")
 SEARCH_ATTRIBUTES = {"EnforcementStage": "Keyword", "EnforcementProcedure": "Keyword",
-                     "NextDeadline": "Datetime", "ControllerCountry": "Keyword"}
+                     "NextDeadline": "Datetime", "ControllerCountry": "Keyword",
+                     "ControllerKey": "Keyword"}
 
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(minutes=5))
@@ -145,6 +149,9 @@ class CaseStart(BaseModel):
                                         "if signalled then")
     recorded_by: str | None = Field(default=None, max_length=200, description="who opened "
                                     "the case: the recorder of its opening events")
+    controller_key: str | None = Field(default=None, max_length=64, description="the "
+                                       "controller's keyed hash, set as the ControllerKey "
+                                       "search attribute (None: the namespace lacks it)")
 
 
 class SanctionStart(BaseModel):
@@ -157,6 +164,7 @@ class SanctionStart(BaseModel):
     deliver: bool = True
     record: bool = True
     script: list[ScriptedEvent] = Field(default_factory=list)
+    controller_key: str | None = None
 
 
 class _CaseRunner:
@@ -166,6 +174,7 @@ class _CaseRunner:
         self.m: Machine | None = None
         self.dirty = False
         self.use_search_attributes = True
+        self.controller_key: str | None = None
         self.forward_to: str | None = None
         self.hands_off = False  # the parent: sanction stages belong to the child
         self.held: list[EventInput] = []
@@ -183,6 +192,7 @@ class _CaseRunner:
 
     def configure(self, start: CaseStart | SanctionStart) -> None:
         self.use_search_attributes = start.search_attributes
+        self.controller_key = start.controller_key
         self.offset = timedelta(seconds=start.clock_offset_seconds)
         self.webhooks = start.webhooks
         self.retry = start.retry.policy()
@@ -325,6 +335,8 @@ class _CaseRunner:
                 COUNTRY.value_set(m.s.controller.country),
                 NEXT_DEADLINE.value_set(nxt) if nxt else NEXT_DEADLINE.value_unset(),
             ]
+            if self.controller_key:  # only cases started with one: older inputs have none
+                updates.append(CONTROLLER_KEY.value_set(self.controller_key))
             workflow.upsert_search_attributes(updates)
 
     async def _record(self, entries: list[RegisterEntry]) -> None:
@@ -515,6 +527,7 @@ class EnforcementCase(_CaseRunner):
                               search_attributes=start.search_attributes,
                               clock_offset_seconds=start.clock_offset_seconds,
                               webhooks=start.webhooks, retry=start.retry,
+                              controller_key=start.controller_key,
                               deliver=start.deliver, record=start.record,
                               script=script),
                 id=child_id)

@@ -50,4 +50,5 @@ add EnforcementStage Keyword
 add EnforcementProcedure Keyword
 add NextDeadline Datetime
 add ControllerCountry Keyword
+add ControllerKey Keyword
 echo "namespace $NS ready with the engine's search attributes"
