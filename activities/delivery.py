@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 PERMANENT = "PermanentDeliveryFailure"
 TRANSIENT = "TransientDeliveryFailure"
@@ -31,4 +31,7 @@ def activity_error(failure: DeliveryFailure) -> ApplicationError:
     """The error the activity raises: non-retryable for a permanent failure."""
     if failure.permanent:
         return ApplicationError(failure.reason, type=PERMANENT, non_retryable=True)
-    return ApplicationError(failure.reason, type=TRANSIENT, next_retry_delay=failure.retry_after)
+    # Benign: the SDK then logs the retry at DEBUG instead of a warning with a traceback
+    # of several kilobytes per attempt; the activity logs its own line with the reason.
+    return ApplicationError(failure.reason, type=TRANSIENT, next_retry_delay=failure.retry_after,
+                            category=ApplicationErrorCategory.BENIGN)

@@ -10,6 +10,7 @@ message arrives exactly once and none is lost; permanent refusals are recorded, 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter, deque
 from datetime import UTC, date, datetime, timedelta
@@ -289,7 +290,8 @@ async def test_after_an_outage_every_message_arrives_exactly_once(
 
 async def test_temporary_refusals_are_retried_until_delivered(
         ts_env: WorkflowEnvironment, register: Register, smtp_sink: SmtpSink,
-        webhook_receivers: list[WebhookReceiver]) -> None:
+        webhook_receivers: list[WebhookReceiver], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     smtp_sink.temporary_failures = 4  # 451 to the next four messages
     webhook_receivers[0].script = deque([503, 429, 500])
     # The second receiver takes the opening batch (2 events) and the first event of the
@@ -312,6 +314,8 @@ async def test_temporary_refusals_are_retried_until_delivered(
     assert len(hooks) == len({(h["key"], h["receiver"]) for h in hooks}) == 2 * len(expected)
     assert [d.status for d in webhook_receivers[0].deliveries[:3]] == [503, 429, 500]
     assert [d.status for d in webhook_receivers[1].deliveries[:4]] == [200, 200, 200, 408]
+    # each retry is one line with its reason, not a warning with a traceback
+    assert not [r for r in caplog.records if r.exc_info and r.levelno >= logging.INFO]
 
 
 # --- permanent failures: recorded with the reason, not retried, the case goes on ---------------
