@@ -26,6 +26,7 @@ import structlog
 from fastapi import Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,12 +36,21 @@ from temporalio.service import RPCError
 from enforcement.calendars import CalendarError
 from enforcement.ics import case_calendar
 from enforcement.logs import configure
-from enforcement.models import CaseInput, CaseStatus, Event, Role
+from enforcement.models import (
+    DAY_PATTERN,
+    INSTANT_PATTERN,
+    PERIOD_PATTERN,
+    CaseInput,
+    CaseStatus,
+    Event,
+    Role,
+)
 from enforcement.periods import PeriodError
 from enforcement.procedures import Procedure, ProcedureError, all_procedures, get_procedure
 from enforcement.settings import Settings, get_settings
 from enforcement.temporal import (
     ALL_STAGES,
+    CURSOR,
     CaseError,
     CaseSummary,
     EventNotAccepted,
@@ -256,6 +266,32 @@ CaseId = Annotated[str, Path(min_length=1, max_length=100, pattern=CASE_ID,
 StageName = Literal[ALL_STAGES]  # type: ignore[valid-type]
 
 
+def _known_query(request: Request) -> None:
+    """Refuse a query parameter the route does not take: a misspelt filter
+    (`due-before=`) would otherwise be ignored and list every case."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = {p.alias for p in route.dependant.query_params}
+    for name in request.query_params:
+        if name not in known:
+            raise InvalidInput(f"query.{name}", "unknown query parameter; accepted: "
+                               f"{', '.join(sorted(known)) or 'none'}")
+
+
+def _only_procedures(schema: dict[str, Any], names: list[str]) -> None:
+    props = schema["components"]["schemas"]["CaseInput"]["properties"]
+    props["procedure"]["enum"] = names
+    for path in schema["paths"].values():
+        for op in path.values():
+            for param in op.get("parameters", []):
+                if param["name"] == "procedure":
+                    target = param["schema"]
+                    target = next((a for a in target.get("anyOf", []) if a.get("type")
+                                   == "string"), target)
+                    target["enum"] = names
+
+
 def _moment(field: str, text: str) -> date | datetime:
     """A date or an aware date-time, read by the core (a bare date stays a date)."""
     try:
@@ -317,7 +353,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             "ENFORCE_API_TOKENS: `regulator` does everything, `controller` reads its own cases "
             "and sends the controller's events (" + ", ".join(CONTROLLER_EVENTS) + "), "
             "`viewer` reads."),
-        lifespan=lifespan, docs_url="/docs", redoc_url=None)
+        lifespan=lifespan, docs_url="/docs", redoc_url=None,
+        dependencies=[Depends(_known_query)])
     app.state.engine = state
 
     # --- errors ---------------------------------------------------------------------------
@@ -438,11 +475,12 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                              ] = None,
         due_before: Annotated[str | None, Query(
             max_length=64, examples=["2027-03-01", "2027-03-01T18:00:00+01:00"],
+            json_schema_extra={"pattern": f"{DAY_PATTERN}|{INSTANT_PATTERN}"},
             description="only cases with a pending deadline due before this date (the day "
                         "itself excluded), or expiring before this aware date-time")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Query(
-            max_length=400, pattern=r"^[A-Za-z0-9_-]+$",
+            max_length=120, json_schema_extra={"pattern": CURSOR},
             description="the next_cursor of the previous page; none for the first")] = None,
     ) -> CaseList:
         """Cases by stage, procedure and next deadline, earliest deadline first (from the
@@ -482,8 +520,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         grant: Anyone,
         start: Annotated[str, Query(
             max_length=64, examples=["2022-07-14", "2022-07-15T18:00:00+02:00"],
+            json_schema_extra={"pattern": f"{DAY_PATTERN}|{INSTANT_PATTERN}"},
             description="the triggering event: a date, or an aware date-time")],
         period: Annotated[str, Query(min_length=1, max_length=64,
+                                     json_schema_extra={"pattern": PERIOD_PATTERN},
                                      description="'2 months', '15 days', '72 hours', ...")],
         procedure: Annotated[str, Query(max_length=100)] = "fr-cnil",
     ) -> DeadlineAnswer:
@@ -505,6 +545,17 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         return DeadlineAnswer(procedure=proc.name, rules=proc.rules, calendar=dl.calendar,
                               trigger=d["trigger"], period=d["period"], due=d["due"],
                               expires_at=dl.expires_at, explanation=d["explanation"])
+
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated schema, with the procedures this engine has as the only values of
+        every `procedure` (read from the procedure files, so not known to the models)."""
+        if app.openapi_schema is None:
+            _only_procedures(generated(), sorted(all_procedures()))
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/health", tags=["service"], include_in_schema=False)
     async def health() -> dict[str, str]:

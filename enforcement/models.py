@@ -5,9 +5,10 @@ CLI, the API, the workflows and the register all validate the same way.
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -15,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -48,8 +50,34 @@ def _moment(v: Any) -> Any:
     return v
 
 
-Day = date
-Moment = Annotated[date | datetime, BeforeValidator(_moment)]
+# What the published schema promises, so that every value it allows is accepted (the API
+# fuzzing checks it): the engine counts in the years 1950-2150; the schema publishes dates
+# of 1950-2099, from which any period it allows stays within them.
+_YEAR = r"(?:19[5-9]\d|20\d\d)"
+_MONTH_DAY = r"(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])"  # every month has these days
+DAY_PATTERN = rf"^{_YEAR}-{_MONTH_DAY}$"
+INSTANT_PATTERN = (rf"^{_YEAR}-{_MONTH_DAY}T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)?"
+                   r"(?:Z|[+-](?:0\d|1[0-3]):[0-5]\d)$")
+_DAY_SCHEMA = {"type": "string", "format": "date", "pattern": DAY_PATTERN}
+_INSTANT_SCHEMA = {"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN}
+
+
+def _period_pattern() -> str:
+    """The period forms the schema publishes: each calendar unit at most once, largest
+    first, or hours or working days alone, within the engine's maxima (periods.py)."""
+    units = [(r"(?:[1-9]|10)", "years?"), (r"(?:[1-9]\d?|1[01]\d|120)", "months?"),
+             (r"[1-9]\d?", "weeks?"), (r"[1-9]\d{0,2}", "days?")]
+    forms = [" ".join(f"{n} {u}" for n, u in combo)
+             for k in range(1, len(units) + 1) for combo in itertools.combinations(units, k)]
+    forms += [r"[1-9]\d{0,3} hours?", r"[1-9]\d{0,2} working days?"]
+    return "^(?:" + "|".join(forms) + ")$"
+
+
+PERIOD_PATTERN = _period_pattern()
+
+Day = Annotated[date, WithJsonSchema(_DAY_SCHEMA)]
+Moment = Annotated[date | datetime, BeforeValidator(_moment),
+                   WithJsonSchema({"anyOf": [_DAY_SCHEMA, _INSTANT_SCHEMA]})]
 
 # Control characters other than tab and line breaks: no reader needs them, and PostgreSQL
 # cannot store a NUL (the register would refuse the case's writes).
@@ -57,8 +85,10 @@ CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 _CONTROL = re.compile(f"[{CONTROL}]")
 
 
-# an address: no space or control character, one @
-EMAIL = rf"^[^@\s{CONTROL}]+@[^@\s{CONTROL}]+$"
+# an address: no space or control character, one @ (the spaces listed, not \s, whose
+# meaning differs between the regex engines that read the schema)
+_SPACE = r"\t\n\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+EMAIL = rf"^[^@{_SPACE}{CONTROL}]+@[^@{_SPACE}{CONTROL}]+$"
 
 
 def _printable(name: str, value: object) -> None:
@@ -71,8 +101,18 @@ def _printable(name: str, value: object) -> None:
                              "and line breaks")
 
 
-def _printable_schema(schema: dict[str, Any]) -> None:
-    """Publish the rule in the schema: every free-text property gets the pattern."""
+def _exactly_one(a: str, b: str) -> dict[str, Any]:
+    """The schema of "either `a` or `b`, not both" (both default to null)."""
+    def only(given: str, absent: str) -> dict[str, Any]:
+        return {"required": [given], "properties": {given: {"not": {"type": "null"}},
+                                                    absent: {"type": "null"}}}
+    return {"oneOf": [only(a, b), only(b, a)]}
+
+
+def _printable_schema(schema: dict[str, Any], cls: type[Any]) -> None:
+    """Publish the rules in the schema: every free-text property gets the pattern, and a
+    model's rules across fields (SCHEMA_RULES) are added."""
+    schema.update(getattr(cls, "SCHEMA_RULES", {}))
     def mark(prop: dict[str, Any]) -> None:
         if prop.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(prop):
             prop["pattern"] = f"^[^{CONTROL}]*$"
@@ -95,6 +135,7 @@ class _Input(_Model):
             _printable(name, value)
         return self
 PeriodText = Annotated[str, Field(min_length=1, max_length=64,
+                                  json_schema_extra={"pattern": PERIOD_PATTERN},
                                   description="a legal period such as '2 months'")]
 
 
@@ -116,7 +157,8 @@ class Controller(_Input):
     """The organisation under procedure."""
 
     name: str = Field(min_length=1, max_length=200)
-    country: str = Field(min_length=2, max_length=2, description="ISO 3166 alpha-2")
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166 alpha-2",
+                         json_schema_extra={"pattern": "^[A-Za-z]{2}$"})
     annual_turnover_eur: int | None = Field(default=None, ge=0, le=MAX_TURNOVER_EUR)
     email: str | None = Field(default=None, max_length=254, pattern=EMAIL,
                               description="where the controller's notices are sent")
@@ -125,7 +167,7 @@ class Controller(_Input):
     @field_validator("country")
     @classmethod
     def _upper(cls, v: str) -> str:
-        if not v.isalpha():
+        if not re.fullmatch("[A-Za-z]{2}", v):
             raise ValueError("a two-letter ISO country code such as FR or US")
         return v.upper()
 
@@ -179,6 +221,7 @@ class FormalNoticeIssued(_Event):
 
 
 class ExtensionGranted(_Event):
+    SCHEMA_RULES: ClassVar[dict[str, Any]] = _exactly_one("period", "until")
     type: Literal["extension_granted"]
     deadline: str = Field(min_length=1, max_length=64)
     period: PeriodText | None = None
@@ -241,6 +284,10 @@ class HearingHeld(_Event):
 
 
 class SanctionDecided(_Event):
+    SCHEMA_RULES: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"properties": {"penalty_per_day_eur": {"maximum": 0}}},
+        {"required": ["injunction_period"],
+         "properties": {"injunction_period": {"type": "string"}}}]}
     type: Literal["sanction_decided"]
     fine_eur: int = Field(default=0, ge=0, le=MAX_AMOUNT_EUR)
     injunction_period: PeriodText | None = None
@@ -297,6 +344,7 @@ class ReferralUndone(_Event):
 
 
 class _Correction(_Event):
+    SCHEMA_RULES: ClassVar[dict[str, Any]] = _exactly_one("seq", "event_id")
     seq: int | None = Field(default=None, ge=1, description="the number of the event (its "
                             "`seq` in the timeline and the register)")
     event_id: str | None = Field(default=None, max_length=200,
@@ -459,7 +507,8 @@ class CaseStatus(_Model):
 class CaseInput(_Input):
     """Opens a case: who it concerns, under which procedure, and its first events."""
 
-    case_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    case_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$",
+                         json_schema_extra={"pattern": r"^[._:-]*[A-Za-z0-9][A-Za-z0-9._:-]*$"})
 
     @field_validator("case_id")
     @classmethod
