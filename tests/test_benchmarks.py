@@ -58,3 +58,17 @@ def test_simulated_scenarios_reach_the_liquidation_with_their_figures() -> None:
                       out, re.M)
     assert found, out
     assert int(found[1]) >= 28  # every shift of the timeline, 0-27 days
+
+
+def test_events_through_the_api_are_all_applied() -> None:
+    out = quick("events.py")
+    found = re.search(r"^check: all (\d+) events answered 200 and present in their cases' "
+                      r"timelines; 0 lost, 0 answered 5xx$", out, re.M)
+    assert found, out
+    assert int(found[1]) >= 100  # warm-up and both levels, 16 and 64 in flight
+
+
+def test_opening_check_gives_the_same_case_as_a_whole_copy_per_event() -> None:
+    out = quick("opening.py")
+    assert re.search(r"^check: all 2 histories give the same case both ways, every request's "
+                     r"deadline met$", out, re.M), out
