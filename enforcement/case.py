@@ -153,7 +153,12 @@ class CaseState(CaseStatus):
     unrecorded: list[RegisterEntry] = Field(default_factory=list)
 
     def public(self) -> CaseStatus:
-        return CaseStatus.model_validate(self.model_dump(include=set(CaseStatus.model_fields)))
+        """The public part, without re-validating it (it was valid as state): what it shares
+        with the state is read, never changed (the sanction figures are copied, `status`
+        brings them up to date)."""
+        fields = {name: getattr(self, name) for name in CaseStatus.model_fields}
+        fields["sanction"] = self.sanction.model_copy()
+        return CaseStatus.model_construct(**fields)
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Records the histories replayed by tests/test_replay.py: the full Clearview path on the
 time-skipping server, parent and sanction child (recorded before the legal-time patches),
 and a case whose referral is undone and whose notice is corrected (`amended`: the referral
-waits its grace, the sanction child hands the case back, a correction recomputes it). Run
+waits its grace, the sanction child hands the case back, a correction recomputes it), and
+a case driven by updates as the API drives it (`updates`). Run
 after a deliberate, patched change of workflow code, naming what to record again:
-`.venv/bin/python -m tests.record_histories clearview amended`."""
+`.venv/bin/python -m tests.record_histories clearview amended updates`."""
 
 from __future__ import annotations
 
@@ -42,6 +43,28 @@ def amended() -> list[SimCase]:
         ev(type="compliance_accepted", date="2022-04-22")], date(2022, 6, 30))]
 
 
+async def by_updates(env: WorkflowEnvironment, task_queue: str) -> None:
+    """A case driven by updates, as the API drives it (`updates`): a notice, the
+    controller's evidence under an id the authority then uses too (each its own), the
+    authority's acceptance; the answers are small."""
+    from enforcement.models import CaseInput, Controller
+    from enforcement.temporal import open_case, send_event
+
+    case = CaseInput(case_id="replay-UPDATES", controller=Controller(name="X", country="FR"),
+                     events=[ev(type="complaint_received", date="2026-11-02", subject="s",
+                                complainant_ref="c")])
+    await open_case(env.client, case, task_queue, search_attributes=False)
+    cid = case.case_id
+    await send_event(env.client, cid, ev(type="formal_notice_issued", date="2026-11-03",
+                                         period="2 months"))
+    await send_event(env.client, cid, ev(type="compliance_evidence_submitted",
+                                         date="2026-11-04", ref="letter", id="ok-1"),
+                     by="Clearview AI Inc.", role="controller")
+    await send_event(env.client, cid, ev(type="compliance_accepted", date="2026-11-05",
+                                         id="ok-1"), by="case handler", role="regulator")
+    await env.client.get_workflow_handle(cid).result()
+
+
 RECORDINGS = {
     "clearview": (lambda: [SimCase(clearview_case().model_copy(update={"events": CLEARVIEW[:1]}),
                                    CLEARVIEW[1:], date(2023, 5, 10))],
@@ -49,6 +72,7 @@ RECORDINGS = {
                    ("replay-MED-2021-134:sanction", "clearview_sanction.json"))),
     "amended": (amended, (("replay-AMENDED", "amended_case.json"),
                           ("replay-AMENDED:sanction", "amended_sanction.json"))),
+    "updates": (list, (("replay-UPDATES", "updates_case.json"),)),
 }
 
 
@@ -63,7 +87,10 @@ async def main(names: list[str]) -> None:
         for name in names:
             cases, files = RECORDINGS[name]
             async with running_worker(env.client, register) as tq:
-                await simulate(env, tq, cases(), prefix="replay-")
+                if name == "updates":
+                    await by_updates(env, tq)
+                else:
+                    await simulate(env, tq, cases(), prefix="replay-")
             for wid, file in files:
                 history = await env.client.get_workflow_handle(wid).fetch_history()
                 (HERE / file).write_text(history.to_json())

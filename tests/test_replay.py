@@ -30,7 +30,8 @@ async def replay(path: Path) -> None:
 
 def test_histories_are_committed() -> None:
     assert {p.name for p in HISTORIES} >= {"clearview_case.json", "clearview_sanction.json",
-                                           "amended_case.json", "amended_sanction.json"}
+                                           "amended_case.json", "amended_sanction.json",
+                                           "updates_case.json"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
