@@ -1,7 +1,7 @@
 """The opening check of a case with a long history: time per event as the history grows,
 next to the whole-state copy per event it replaced, measured in the same run.
 
-    .venv/bin/python benchmarks/opening.py            # ~20 s
+    .venv/bin/python benchmarks/opening.py            # ~2 min (the baseline at 1,600)
     .venv/bin/python benchmarks/opening.py --quick    # ~3 s
 
 A case may be opened with its history so far (`POST /cases` with `events`): each event is
