@@ -95,6 +95,7 @@ from enforcement.temporal import SEARCH_KEYS, binary  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bare import BareAck, BareCase, BareEvent, BareStart  # noqa: E402
+from procstat import cpu_seconds, dev_server_pid  # noqa: E402
 
 GOAL = 0.7
 CONTROLLER = "Clearview AI Inc."
@@ -572,26 +573,6 @@ def sample(streams: list[Stream], per_round: int = SAMPLE) -> list[Stream]:
 
 
 # --- processes -----------------------------------------------------------------------------
-
-def dev_server_pid(port: str) -> int:
-    """The dev server's process (started by the SDK, which does not say its pid); 0 if not
-    found."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                args = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"start-dev" in args and port.encode() in args:
-                return int(entry.name)
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 BANNER = re.compile(r"^\s*API\s+http://127\.0\.0\.1:(\d+)\s*$", re.M)
 

@@ -59,6 +59,7 @@ from typing import Any
 
 import structlog
 from dateutil.relativedelta import relativedelta
+from procstat import cpu_seconds, dev_server_pid
 from reference import fr_due
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -304,26 +305,6 @@ async def settle(client: Client, case_id: str) -> str | None:
     except Exception as exc:  # a case that is not running is what the check reports
         return f"{case_id}: not running: {type(exc).__name__}: {exc}"
     return None
-
-
-def dev_server_pid(port: str) -> int:
-    """The dev server's process (started by the SDK, which does not say its pid); 0 if not
-    found."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                args = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"start-dev" in args and port.encode() in args:
-                return int(entry.name)
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_api(address: str, task_queue: str, token: str, log: Path) -> tuple[

@@ -52,6 +52,7 @@ from tests.test_worker_process import (
     HANDLER,
     MAILS,
     WEBHOOKS,
+    assert_each_row_once,
     sink_settings,
     start_worker,
     wait_started,
@@ -421,20 +422,7 @@ async def test_deployed_shape_survives_a_worker_killed_mid_flight(
         hook_repeats.append(repeats(accepted, early))
 
     # The register on PostgreSQL: each row once, the event chains intact.
-    hooks = {f"http://127.0.0.1:{r.port}/hooks" for r in webhook_receivers}
-    for cid in ids:
-        rows = register.case_rows(cid)
-        assert [(r["key"], r["seq"], r["type"]) for r in rows["events"]] == [
-            (f"{cid}:event:{n}", n, kind) for n, kind in enumerate(EVENT_TYPES, 1)]
-        assert sorted((r["key"], r["party"], r["template"], r["status"])
-                      for r in rows["notifications"]) == sorted(
-            (f"{cid}:event:{n}:{party}", party, template, "sent")
-            for (n, party), template in MAILS.items())
-        assert [(r["status"], r["outcome"]) for r in rows["cases"]] == [("closed", "complied")]
-        assert sorted((r["key"], r["receiver"], r["status"])
-                      for r in rows["webhook_deliveries"]) == sorted(
-            (f"{cid}:{w}", hook, "delivered") for w in WEBHOOKS for hook in hooks)
-    assert register.verify() == (EVENTS_PER_CASE * CASES, None)
+    assert_each_row_once(register, ids, webhook_receivers)
     register.engine.dispose()
 
     # No process wrote a personal value to its logs.

@@ -214,22 +214,7 @@ async def test_worker_killed_with_many_cases_in_flight(
         assert [t.name for t in result.timeline if t.kind == "event"] == EVENT_TYPES, cid
 
     # The register holds each row once.
-    hooks = {f"http://127.0.0.1:{r.port}/hooks" for r in webhook_receivers}
-    for cid in ids:
-        rows = register.case_rows(cid)
-        assert [(r["key"], r["seq"], r["type"]) for r in rows["events"]] == [
-            (f"{cid}:event:{n}", n, kind) for n, kind in enumerate(EVENT_TYPES, 1)]
-        assert sorted((r["key"], r["party"], r["template"], r["status"])
-                      for r in rows["notifications"]) == sorted(
-            (f"{cid}:event:{n}:{party}", party, template, "sent")
-            for (n, party), template in MAILS.items())
-        assert sorted(r["key"] for r in rows["deadline_changes"]) == sorted(
-            f"{cid}:{w}" for w in WEBHOOKS if w.startswith("deadline:"))
-        assert [(r["status"], r["outcome"]) for r in rows["cases"]] == [("closed", "complied")]
-        assert sorted((r["key"], r["receiver"], r["status"])
-                      for r in rows["webhook_deliveries"]) == sorted(
-            (f"{cid}:{w}", hook, "delivered") for w in WEBHOOKS for hook in hooks)
-    assert register.verify() == (len(EVENT_TYPES) * CASES, None)  # event chains intact
+    assert_each_row_once(register, ids, webhook_receivers)
 
     # Each party got each of its mails: none missing, none unexpected, at the right address.
     mails = smtp_sink.received()
@@ -270,3 +255,25 @@ async def test_worker_killed_with_many_cases_in_flight(
         copies = Counter(d.id for d in receiver.accepted())
         assert set(copies) == set(receiver.processed)
         assert max(copies.values()) <= 2, copies.most_common(3)
+
+
+def assert_each_row_once(register: Register, ids: list[str],
+                         webhook_receivers: list[WebhookReceiver]) -> None:
+    """The register holds each of the cases' rows once (events, notifications, deadline
+    changes, webhook deliveries, the closure), and the event chains are intact."""
+    hooks = {f"http://127.0.0.1:{r.port}/hooks" for r in webhook_receivers}
+    for cid in ids:
+        rows = register.case_rows(cid)
+        assert [(r["key"], r["seq"], r["type"]) for r in rows["events"]] == [
+            (f"{cid}:event:{n}", n, kind) for n, kind in enumerate(EVENT_TYPES, 1)]
+        assert sorted((r["key"], r["party"], r["template"], r["status"])
+                      for r in rows["notifications"]) == sorted(
+            (f"{cid}:event:{n}:{party}", party, template, "sent")
+            for (n, party), template in MAILS.items())
+        assert sorted(r["key"] for r in rows["deadline_changes"]) == sorted(
+            f"{cid}:{w}" for w in WEBHOOKS if w.startswith("deadline:"))
+        assert [(r["status"], r["outcome"]) for r in rows["cases"]] == [("closed", "complied")]
+        assert sorted((r["key"], r["receiver"], r["status"])
+                      for r in rows["webhook_deliveries"]) == sorted(
+            (f"{cid}:{w}", hook, "delivered") for w in WEBHOOKS for hook in hooks)
+    assert register.verify() == (len(EVENT_TYPES) * len(ids), None)  # event chains intact
