@@ -95,10 +95,10 @@ from enforcement.temporal import SEARCH_KEYS, binary  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bare import BareAck, BareCase, BareEvent, BareStart  # noqa: E402
+from intake import clearview  # noqa: E402
 from procstat import cpu_seconds, dev_server_pid  # noqa: E402
 
 GOAL = 0.7
-CONTROLLER = "Clearview AI Inc."
 PARIS = ZoneInfo("Europe/Paris")
 AGE_DAYS = 300  # the complaint's age; the events follow it day by day
 OPEN_CONCURRENCY = 16
@@ -127,13 +127,6 @@ def events_of(case_id: str, n: int, start: date) -> list[dict[str, Any]]:
     return out
 
 
-def intake(case_id: str, start: date) -> dict[str, Any]:
-    return {"case_id": case_id, "procedure": "fr-cnil",
-            "controller": {"name": CONTROLLER, "country": "US"},
-            "complainant_ref": "C-2020-001", "subject": "facial recognition scraping",
-            "events": [{"type": "complaint_received", "date": start.isoformat(),
-                        "subject": "facial recognition scraping",
-                        "complainant_ref": "C-2020-001"}]}
 
 
 @dataclass
@@ -369,7 +362,7 @@ class Bench:
             conn = conns.pop()
             try:
                 status, text = await conn.request(
-                    "POST", "/cases", json.dumps(intake(case_id, self.start)).encode())
+                    "POST", "/cases", json.dumps(clearview(case_id, self.start)).encode())
                 if status != 201:
                     raise RuntimeError(f"POST /cases {case_id} answered {status}: "
                                        f"{text[:300]!r}")

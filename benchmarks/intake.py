@@ -86,11 +86,12 @@ CONTROLLER = "Clearview AI Inc."
 SAMPLE = 3
 
 
-def clearview(case_id: str) -> dict[str, Any]:
+def clearview(case_id: str, start: date = COMPLAINT) -> dict[str, Any]:
+    """The intake body of a Clearview-like case, its complaint of `start`."""
     return {"case_id": case_id, "procedure": "fr-cnil",
             "controller": {"name": CONTROLLER, "country": "US"},
             "complainant_ref": "C-2020-001", "subject": "facial recognition scraping",
-            "events": [{"type": "complaint_received", "date": COMPLAINT.isoformat(),
+            "events": [{"type": "complaint_received", "date": start.isoformat(),
                         "subject": "facial recognition scraping",
                         "complainant_ref": "C-2020-001"}]}
 
