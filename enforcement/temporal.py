@@ -26,6 +26,8 @@ from temporalio.client import (
 )
 from temporalio.common import (
     SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -190,6 +192,11 @@ async def open_case(client: Client, case: CaseInput, task_queue: str,
             CaseStart(case=case, procedure=proc, search_attributes=search_attributes,
                       webhooks=webhooks, recorded_by=by, controller_key=key),
             id=case.case_id, task_queue=task_queue,
+            # the key from the start, not from the workflow's first task: a case is never
+            # counted unkeyed (nor missing from its controller's listing) while it waits
+            # for a worker
+            search_attributes=(TypedSearchAttributes([SearchAttributePair(CONTROLLER_KEY, key)])
+                               if key is not None else None),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
     except WorkflowAlreadyStartedError:

@@ -27,31 +27,34 @@ from tests.test_api import (
 
 OTHERS = 1_048  # another controller's cases, opened first
 OWN = ["LIST-OWN-1", "LIST-OWN-2"]
+IDLE = "LIST-ACME-IDLE"  # Acme's too, on a task queue no worker polls: never run
 
 
 @pytest.fixture(scope="module")
 def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """An engine holding 1,048 cases of Acme, then two keyed and one unkeyed of
-    Clearview, each with its complaint of today."""
+    """An engine holding 1,048 cases of Acme (and one more that no worker has taken up
+    yet), then two keyed and one unkeyed of Clearview, each with its complaint of
+    today."""
     with Stack(tmp_path_factory.mktemp("listing")) as stack:
         assert stack.client is not None
         client = stack.client
         gate = asyncio.Semaphore(32)
 
         async def one(case_id: str, name: str, keyed: bool = True,
-                      complaint: bool = True) -> None:
+                      complaint: bool = True, queue: str = stack.task_queue) -> None:
             case = CaseInput.model_validate({
                 "case_id": case_id, "controller": {"name": name, "country": "FR"},
                 "events": [{"type": "complaint_received", "date": TODAY.isoformat(),
                             "subject": "s", "complainant_ref": "c"}] if complaint else []})
             async with gate:
-                await open_case(client, case, stack.task_queue,
+                await open_case(client, case, queue,
                                 secret=CONTROLLER_SECRET if keyed else None)
 
         async def fill() -> None:
             # opened with no event (no deadline yet): light on the worker
             await asyncio.gather(*(one(f"LIST-ACME-{i:04d}", "Acme SA", complaint=False)
                                    for i in range(OTHERS)))
+            await one(IDLE, "Acme SA", complaint=False, queue="nobody-polls-this")
             # spaces and case as a person types them: the same controller
             await one(OWN[0], "Clearview AI Inc.")
             await one(OWN[1], "  clearview  ai inc.")
@@ -77,11 +80,13 @@ def test_a_controller_among_a_thousand_cases_gets_its_own_and_hears_of_the_rest(
         eventually(own_listed, "the controller's two keyed cases listed", seconds=120)
         body = page(http, CLEARVIEW_TOKEN, limit=1000)
         assert (body["count"], body["next_cursor"]) == (2, None)
-        assert body["unkeyed"] == 1  # the case opened without a key is not silently lost
+        # the case opened without a key is not silently lost; a keyed case waiting for a
+        # worker is not counted unkeyed
+        assert body["unkeyed"] == 1
 
 
 def test_every_case_is_on_exactly_one_page(crowded: Stack) -> None:
-    total = OTHERS + len(OWN) + 1
+    total = OTHERS + len(OWN) + 2
     with httpx.Client(base_url=crowded.base_url, timeout=60) as http:
         def settled() -> bool:  # every case visible, Clearview's with their deadline
             first = page(http, REGULATOR, limit=1000)
@@ -100,6 +105,7 @@ def test_every_case_is_on_exactly_one_page(crowded: Stack) -> None:
         # earliest deadline first across the pages: Clearview's three cases have the same
         # progress deadline (three months after today's complaint), Acme's none yet; ties
         # by id
-        assert ids == ["LIST-OLD-1", *OWN, *(f"LIST-ACME-{i:04d}" for i in range(OTHERS))]
+        assert ids == ["LIST-OLD-1", *OWN, *(f"LIST-ACME-{i:04d}" for i in range(OTHERS)),
+                       IDLE]
         r = http.get("/cases", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=auth(REGULATOR))
         assert r.status_code == 422 and "not a cursor this listing gives" in r.text
