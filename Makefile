@@ -16,7 +16,7 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m enforcement.run
+	$(BIN)/python -m enforcement.ops.run
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -31,7 +31,7 @@ bench: $(STAMP)
 # Mutation testing of the pure code (time-limit core, case machine) with the pure tests;
 # configured in pyproject.toml [tool.mutmut]. Slow (see README), not run in CI.
 MUTATION_CHILDREN ?= 2
-# Examples per hypothesis property in tests/test_timelimits_properties.py (300 in make test).
+# Examples per hypothesis property in tests/law/test_timelimits_properties.py (300 in make test).
 MUTATION_EXAMPLES ?= 50
 
 mutation: $(STAMP)

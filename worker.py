@@ -8,22 +8,25 @@ set it connects to that cluster. JSON logs; clean shutdown on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.notify import Notifier
 from activities.register import Register
 from activities.register_db import make_engine, migrate
 from activities.webhooks import WebhookPublisher
-from enforcement import metrics
-from enforcement.logs import configure
-from enforcement.process import leave
-from enforcement.settings import Settings, get_settings
-from enforcement.temporal import connect, start_dev_server
+from enforcement.ops import metrics
+from enforcement.ops.logs import configure
+from enforcement.ops.process import leave
+from enforcement.ops.settings import Settings, get_settings
+from enforcement.ops.temporal import connect, start_dev_server
 from workflows import workflow_runner
 from workflows.case import EnforcementCase, SanctionProcedure
 
@@ -41,6 +44,17 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
                   activities=[register.record, notifier.deliver, webhooks.publish],
                   activity_executor=executor, workflow_runner=workflow_runner(),
                   max_concurrent_activities=settings.activity_threads)
+
+
+@contextlib.asynccontextmanager
+async def register_gauges(settings: Settings, runtime: Runtime | None) -> AsyncIterator[None]:
+    """The cases-by-stage gauge, read from the register while the block runs."""
+    register = Register(make_engine(settings.database_url))
+    try:
+        async with metrics.case_gauges(settings, runtime, register.stage_counts):
+            yield
+    finally:
+        register.engine.dispose()
 
 
 async def main() -> None:
@@ -68,7 +82,7 @@ async def main() -> None:
         log.info("worker started", task_queue=settings.task_queue,
                  temporal=settings.temporal_address or f"127.0.0.1:{settings.dev_server_port}",
                  register=settings.database_url.split("@")[-1])
-        async with worker, metrics.case_gauges(settings, runtime):
+        async with worker, register_gauges(settings, runtime):
             await stop.wait()
             log.info("shutting down")
     if env is not None:

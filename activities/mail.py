@@ -27,9 +27,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 import enforcement
 from activities.delivery import DeliveryFailure
-from enforcement.models import Notification
-from enforcement.procedures import get_procedure
-from enforcement.settings import Settings
+from enforcement.case.models import Notification
+from enforcement.case.procedure import get_procedure
+from enforcement.ops.settings import Settings
 
 TEMPLATES = Path(enforcement.__file__).resolve().parent / "templates" / "mail"
 FALLBACK_LANGUAGE = "en"

@@ -32,8 +32,8 @@ from temporalio.exceptions import ApplicationError
 from activities.delivery import DeliveryFailure, activity_error
 from activities.mail import MailRenderer, MailSender, SmtpSender, address_problem, compose
 from activities.register import FINAL_DELIVERY, DeliveryStatus, Register
-from enforcement.models import Notification
-from enforcement.settings import Settings
+from enforcement.case.models import Notification
+from enforcement.ops.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -39,8 +39,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import register_db as db
-from enforcement.models import DeadlineStatus, Notification, Party, RegisterBatch, RegisterEntry
-from enforcement.redact import EMAIL, PERSONAL_KEYS
+from enforcement.case.models import (
+    DeadlineStatus,
+    Notification,
+    Party,
+    RegisterBatch,
+    RegisterEntry,
+)
+from enforcement.privacy.redact import EMAIL, PERSONAL_KEYS
 
 log = structlog.get_logger(__name__)
 
@@ -354,7 +360,7 @@ def _holds(value: Any) -> bool:
 
 
 def erase_personal(value: Any, depth: int = 0) -> Any:
-    """`value` with its personal data replaced: the rule of `enforcement.redact`, the one
+    """`value` with its personal data replaced: the rule of `enforcement.privacy.redact`, the one
     definition of what is personal, applied to stored data. The value of every key in
     `PERSONAL_KEYS` (any depth, case-insensitive, whatever its type) becomes "[erased]";
     e-mail addresses in the strings that remain become "[erased-email]"; everything else
@@ -378,7 +384,7 @@ def erase_personal(value: Any, depth: int = 0) -> Any:
 
 # Columns that can hold personal data, per table (events are handled by `_erase_events`).
 # Text columns hold party text and are replaced whole; their names are personal keys of
-# `enforcement.redact`. JSON columns are containers: `erase_personal` applies to what they
+# `enforcement.privacy.redact`. JSON columns are containers: `erase_personal` applies to what they
 # hold, so the figures inside (due dates, amounts, periods) stay. Deadline explanations are
 # sentences the time-limit core writes from dates, periods, calendars and country codes,
 # never party text: only e-mail addresses would be masked there. Every other column is a
@@ -437,7 +443,7 @@ class ErasureReport(BaseModel):
 def _expected_hash(r: Any, prev_hash: str, erased_case: bool) -> str | None:
     """The hash an event row must carry after a row hashed `prev_hash`, from its content;
     None when its content is inconsistent whatever its hash (see `Register.erase`). The
-    check does not depend on what `enforcement.redact` calls personal today: a live row is
+    check does not depend on what `enforcement.privacy.redact` calls personal today: a live row is
     checked against its salted digest, an erased one against its public digest."""
     if r.data_digest is None or r.public_digest is None:  # chained before migration 0004
         if r.data_salt is not None or r.data_digest is not None or r.public_digest is not None:
@@ -648,7 +654,7 @@ class Register:
         an unknown case, a case still open in the register, and a case whose event chain
         does not verify.
 
-        What goes: the personal data as `enforcement.redact` defines it. The controller's
+        What goes: the personal data as `enforcement.privacy.redact` defines it. The controller's
         name and the case subject (cases), and its outcome when that is the free-text
         reason of a `case_closed` event; every personal key inside the JSON data of
         events, decisions and notifications (complainant reference, subjects, measures,

@@ -35,8 +35,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.delivery import PERMANENT, DeliveryFailure, activity_error
 from activities.register import Register
-from enforcement.models import RegisterBatch, RegisterEntry
-from enforcement.settings import Settings, webhook_key
+from enforcement.case.models import RegisterBatch, RegisterEntry
+from enforcement.ops.settings import Settings, webhook_key
 
 log = structlog.get_logger(__name__)
 

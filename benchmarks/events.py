@@ -9,7 +9,7 @@ the same Temporal dev server.
 
 One Temporal dev server (SQLite file with the WAL pragmas of `make run`, search attributes
 registered) is started here. The engine runs in its own process as `make run` runs it
-against a Temporal address (`enforcement.run.serve`: the worker and the API in one process
+against a Temporal address (`enforcement.ops.run.serve`: the worker and the API in one process
 and event loop, JSON logs at INFO, a SQLite register), and beside it, in that process and
 loop, a worker of the bare workflow on its own task queue. This process is the load
 generator, `--levels` requests in flight at a time (16 and 64 by default):
@@ -90,8 +90,8 @@ from temporalio.client import Client, WorkflowUpdateFailedError  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from enforcement.codec import PLAIN_CONVERTER  # noqa: E402
-from enforcement.temporal import SEARCH_KEYS, binary  # noqa: E402
+from enforcement.ops.temporal import SEARCH_KEYS, binary  # noqa: E402
+from enforcement.privacy.codec import PLAIN_CONVERTER  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bare import BareAck, BareCase, BareEvent, BareStart  # noqa: E402
@@ -607,10 +607,10 @@ def serve_engine(config: dict[str, str]) -> None:
 
     from temporalio.worker import Worker
 
-    from enforcement.logs import configure
-    from enforcement.process import leave
-    from enforcement.run import serve
-    from enforcement.settings import Settings
+    from enforcement.ops.logs import configure
+    from enforcement.ops.process import leave
+    from enforcement.ops.run import serve
+    from enforcement.ops.settings import Settings
     from workflows import workflow_runner
 
     profiler = Profiler() if config.get("profile") else None

@@ -67,15 +67,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from enforcement.codec import PLAIN_CONVERTER
-from enforcement.models import CaseInput, CaseStatus
-from enforcement.procedures import get_procedure
-from enforcement.temporal import SEARCH_KEYS, binary
+from enforcement.case.models import CaseInput, CaseStatus
+from enforcement.case.procedure import get_procedure
+from enforcement.ops.temporal import SEARCH_KEYS, binary
+from enforcement.privacy.codec import PLAIN_CONVERTER
 from workflows.case import CaseStart, EnforcementCase
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 0.8
-# The start options `enforcement.temporal.create_case` uses: a case id is never reused.
+# The start options `enforcement.ops.temporal.create_case` uses: a case id is never reused.
 REJECT_DUPLICATE = WorkflowIDReusePolicy.REJECT_DUPLICATE
 FAIL = WorkflowIDConflictPolicy.FAIL
 
@@ -253,7 +253,7 @@ async def check_running(client: Client, task_queue: str, folder: Path,
                         sample: list[str]) -> list[str]:
     """A worker (this process) runs the sampled cases: each must be at the complaint stage
     with its complainant-progress deadline due when computed here."""
-    from enforcement.settings import Settings
+    from enforcement.ops.settings import Settings
     from worker import build_worker
 
     # the worker's activities log each register write: only their errors here
@@ -329,13 +329,13 @@ def start_api(address: str, task_queue: str, token: str, log: Path) -> tuple[
 
 
 async def serve_api(port_file: Path) -> None:
-    """--serve-api: the API alone, as `enforcement.run` serves it."""
+    """--serve-api: the API alone, as `enforcement.ops.run` serves it."""
     import uvicorn
 
-    from enforcement.api import create_app
-    from enforcement.logs import configure
-    from enforcement.run import ApiServer, bind
-    from enforcement.settings import get_settings
+    from enforcement.interfaces.api import create_app
+    from enforcement.ops.logs import configure
+    from enforcement.ops.run import ApiServer, bind
+    from enforcement.ops.settings import get_settings
 
     settings = get_settings()
     configure(settings.log_level, settings.log_json)

@@ -17,7 +17,7 @@ Each history is an investigation with requests for information answered the same
 check: both ways give the same case (stage, deadlines and their statuses, timeline), and that
 case is what the history says by hand: one information-response deadline per request, each
 met, the complainant's progress deadline met by the investigation. The exit status is that
-check's, never a speed goal's (tests/test_benchmarks.py runs --quick).
+check's, never a speed goal's (tests/benchmarks/test_benchmarks.py runs --quick).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import enforcement.case as case_module
-from enforcement.case import CaseState, Machine, legal_order
-from enforcement.models import EVENT_ADAPTER, CaseInput, Controller, Event
-from enforcement.procedures import get_procedure
+import enforcement.case.machine as case_module
+from enforcement.case.machine import CaseState, Machine, legal_order
+from enforcement.case.models import EVENT_ADAPTER, CaseInput, Controller, Event
+from enforcement.case.procedure import get_procedure
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 START = date(2020, 1, 6)

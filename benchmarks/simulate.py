@@ -6,7 +6,7 @@
 1. On one time-skipping server and one worker, in the same run, for each way `enforce
    simulate` runs (without `--register`: no register, no activity; with `--register`: one
    register write per transition, notifications recorded in it): `--compare` Clearview-like
-   scenarios through the real workflows (`enforcement.simulation`: the case workflow and its
+   scenarios through the real workflows (`enforcement.simulation.engine`: the case workflow and its
    sanction child, the events in the case's script, the unsandboxed runner), then as many
    bare workflows with the same number of timers and activities per scenario (counted from
    the simulated histories; no-op activities; the same runner), and the ratio. Both are
@@ -52,9 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from enforcement.models import EVENT_ADAPTER, Event  # noqa: E402
-from enforcement.scenarios import load_scenario  # noqa: E402
-from enforcement.simulation import (  # noqa: E402
+from enforcement.case.models import EVENT_ADAPTER, Event  # noqa: E402
+from enforcement.simulation.engine import (  # noqa: E402
     RUNNER,
     STEP,
     SimCase,
@@ -64,6 +63,7 @@ from enforcement.simulation import (  # noqa: E402
     simulator,
     skip,
 )
+from enforcement.simulation.scenarios import load_scenario  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bare import BareLifecycle, noop  # noqa: E402
@@ -285,7 +285,7 @@ def main() -> int:
     if args.part is not None:
         print(json.dumps(asyncio.run(part(args.part, args.start, args.bare_timers))),
               flush=True)
-        os._exit(0)  # no interpreter teardown: see enforcement.cli.main
+        os._exit(0)  # no interpreter teardown: see enforcement.interfaces.cli.main
     warm_up = WARM_UP
     if args.quick:
         args.compare, args.scenarios, warm_up = 4, 28, 1

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/timelimits.py            # ~15 s
     .venv/bin/python benchmarks/timelimits.py --quick    # ~3 s
 
-The core is `enforcement.timelimits.compute_deadline`: period text in, deadline with its
+The core is `enforcement.law.timelimits.compute_deadline`: period text in, deadline with its
 explanation sentences out. The baseline computes the same due dates the way a hand-rolled
 implementation would, with `dateutil.relativedelta` and a roll loop over
 `holidays.country_holidays(...)` objects (`d in h`), and no explanation. Both run over the same
@@ -11,7 +11,7 @@ realistic mix of periods, calendars, rule sets and triggers (2020-2030), in this
 every baseline due date is checked against the core's before anything is timed.
 
 The exit status is that check's: 1 when any due date differs (nothing is timed then), 0
-otherwise, whether or not the speed goal is met (tests/test_benchmarks.py runs --quick).
+otherwise, whether or not the speed goal is met (tests/benchmarks/test_benchmarks.py runs --quick).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from zoneinfo import ZoneInfo
 import holidays
 from dateutil.relativedelta import relativedelta
 
-from enforcement.calendars import Calendar, get_calendar
-from enforcement.periods import Period, parse_period
-from enforcement.timelimits import compute_deadline
+from enforcement.law.calendars import Calendar, get_calendar
+from enforcement.law.periods import Period, parse_period
+from enforcement.law.timelimits import compute_deadline
 
 PERIODS = ("2 months", "1 month", "15 days", "10 working days", "72 hours",
            "1 month 15 days", "4 weeks", "1 year")

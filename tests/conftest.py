@@ -1,4 +1,4 @@
-from enforcement.case import Machine
+from enforcement.case.machine import Machine
 
 pytest_plugins = ["tests.fixtures_db", "tests.fixtures_temporal", "tests.fixtures_sinks"]
 

@@ -22,8 +22,8 @@ from temporalio.worker import Worker
 from activities.notify import Notifier
 from activities.register import Register
 from activities.webhooks import WebhookPublisher
-from enforcement.settings import Settings
-from enforcement.temporal import SEARCH_KEYS, binary
+from enforcement.ops.settings import Settings
+from enforcement.ops.temporal import SEARCH_KEYS, binary
 from workflows import workflow_runner
 from workflows.case import EnforcementCase, SanctionProcedure
 from workflows.driver import EventDriver

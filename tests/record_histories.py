@@ -1,4 +1,4 @@
-"""Records the histories replayed by tests/test_replay.py: the full Clearview path on the
+"""Records the histories replayed by tests/workflows/test_replay.py: the full Clearview path on the
 time-skipping server, parent and sanction child (recorded before the legal-time patches),
 and a case whose referral is undone and whose notice is corrected (`amended`: the referral
 waits its grace, the sanction child hands the case back, a correction recomputes it), and
@@ -19,10 +19,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.register import Register
 from activities.register_db import make_engine, migrate
-from enforcement.simulation import SimCase, simulate
-from enforcement.temporal import binary
+from enforcement.ops.temporal import binary
+from enforcement.simulation.engine import SimCase, simulate
 from tests.fixtures_temporal import running_worker
-from tests.test_workflows import CLEARVIEW, clearview_case, ev
+from tests.workflows.test_workflows import CLEARVIEW, clearview_case, ev
 
 HERE = Path(__file__).resolve().parent / "histories"
 
@@ -47,8 +47,8 @@ async def by_updates(env: WorkflowEnvironment, task_queue: str) -> None:
     """A case driven by updates, as the API drives it (`updates`): a notice, the
     controller's evidence under an id the authority then uses too (each its own), the
     authority's acceptance; the answers are small."""
-    from enforcement.models import CaseInput, Controller
-    from enforcement.temporal import open_case, send_event
+    from enforcement.case.models import CaseInput, Controller
+    from enforcement.ops.temporal import open_case, send_event
 
     case = CaseInput(case_id="replay-UPDATES", controller=Controller(name="X", country="FR"),
                      events=[ev(type="complaint_received", date="2026-11-02", subject="s",

@@ -1,7 +1,7 @@
 """Temporal workflows for an enforcement case: `EnforcementCase` from the complaint to the
 formal notice's expiry, and the `SanctionProcedure` child from referral to closure.
 
-Both hold the case state and let the pure machine in `enforcement.case` decide; they only
+Both hold the case state and let the pure machine in `enforcement.case.machine` decide; they only
 wait (durable timers at each deadline's `expires_at`, moved by extensions and suspensions),
 receive events, and hand the effects to activities.
 """
@@ -20,7 +20,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from enforcement.case import (
+    from enforcement.case.machine import (
         PRE_SANCTION_STAGES,
         SANCTION_STAGES,
         CaseState,
@@ -28,15 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Machine,
         legal_order,
     )
-    from enforcement.metrics import (
-        DEADLINE_CORRECTIONS,
-        DEADLINES_MISSED,
-        DESCRIPTIONS,
-        EVENT_REJECTIONS,
-        NOTIFICATIONS_FAILED,
-        REGISTER_REFUSALS,
-    )
-    from enforcement.models import (
+    from enforcement.case.models import (
         CaseInput,
         CaseStatus,
         Event,
@@ -46,9 +38,17 @@ with workflow.unsafe.imports_passed_through():
         RegisterEntry,
         ScriptedEvent,
     )
-    from enforcement.procedures import Procedure
-    from enforcement.status_query import CaseView, RejectedEvent, StatusRequest
-    from enforcement.timelimits import as_instant
+    from enforcement.case.procedure import Procedure
+    from enforcement.case.status_query import CaseView, RejectedEvent, StatusRequest
+    from enforcement.law.timelimits import as_instant
+    from enforcement.ops.metrics import (
+        DEADLINE_CORRECTIONS,
+        DEADLINES_MISSED,
+        DESCRIPTIONS,
+        EVENT_REJECTIONS,
+        NOTIFICATIONS_FAILED,
+        REGISTER_REFUSALS,
+    )
 
 STAGE = SearchAttributeKey.for_keyword("EnforcementStage")
 PROCEDURE = SearchAttributeKey.for_keyword("EnforcementProcedure")
@@ -129,7 +129,7 @@ class ActivityRetry(BaseModel):
 
 
 def count(name: str, **attributes: str) -> None:
-    """One more on an engine counter (enforcement/metrics.py); nothing while replaying."""
+    """One more on an engine counter (enforcement/ops/metrics.py); nothing while replaying."""
     workflow.metric_meter().create_counter(name, DESCRIPTIONS[name]).add(1, attributes)
 
 

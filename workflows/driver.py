@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from enforcement.models import EventInput, ScriptedEvent
+    from enforcement.case.models import EventInput, ScriptedEvent
 
 __all__ = ["EventDriver", "EventScript", "ScriptedEvent"]
 

@@ -1,0 +1,1 @@
+"""What people use: the `enforce` CLI and the HTTP API."""

@@ -1,0 +1,95 @@
+"""The HTTP API: complaint intake, events, status, listings, calendars, procedures and the
+deadline calculator, over the same pydantic models as the CLI and the workflows.
+
+Thin: requests are validated by the models of `enforcement.case.models`, cases are reached
+only through `enforcement.ops.temporal`, dates only through the time-limit core. Errors always
+come back as JSON with a `detail` sentence: 401 without a valid bearer token, 403 for a role
+the token does not grant, 404 for an unknown case (or another controller's), 409 for an event
+the case refuses (with its stage and the events it accepts now), 422 naming each wrong field,
+503 when Temporal does not answer.
+
+The routes are in `cases.py` and `procedures.py`; who may call them in `access.py`; the error
+answers in `errors.py`. Run it with `make run` (embedded dev server, worker and API together),
+or alone against a running Temporal with
+`uvicorn --factory enforcement.interfaces.api:create_app`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import Depends, FastAPI
+from temporalio.client import Client
+
+from enforcement.case.procedure import all_procedures
+from enforcement.interfaces.api import cases, procedures
+from enforcement.interfaces.api.access import CONTROLLER_EVENTS, EngineState, load_grants
+from enforcement.interfaces.api.errors import install, known_query
+from enforcement.ops.logs import configure
+from enforcement.ops.settings import Settings, get_settings
+from enforcement.ops.temporal import connect
+
+
+def _only_procedures(schema: dict[str, Any], names: list[str]) -> None:
+    props = schema["components"]["schemas"]["CaseInput"]["properties"]
+    props["procedure"]["enum"] = names
+    for path in schema["paths"].values():
+        for op in path.values():
+            for param in op.get("parameters", []):
+                if param["name"] == "procedure":
+                    target = param["schema"]
+                    target = next((a for a in target.get("anyOf", []) if a.get("type")
+                                   == "string"), target)
+                    target["enum"] = names
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    """The API app. Without `client` it connects at start-up (TEMPORAL_ADDRESS, or the
+    embedded dev server's address)."""
+    settings = settings or get_settings()
+    if not structlog.is_configured():  # under `uvicorn --factory`: JSON logs, redacted
+        configure(settings.log_level, settings.log_json)
+    state = EngineState(settings, client, load_grants(settings),
+                        secret=settings.controller_secret())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if state.client is None:
+            state.client = await connect(settings)
+        yield
+
+    app = FastAPI(
+        title="Enforcement engine",
+        version="0.1.0",
+        description=(
+            "Data-protection enforcement procedures as durable workflows. Every request "
+            "carries `Authorization: Bearer <token>`; tokens map to roles in "
+            "ENFORCE_API_TOKENS: `regulator` does everything, `controller` reads its own cases "
+            "and sends the controller's events (" + ", ".join(CONTROLLER_EVENTS) + "), "
+            "`viewer` reads."),
+        lifespan=lifespan, docs_url="/docs", redoc_url=None,
+        dependencies=[Depends(known_query)])
+    app.state.engine = state
+    install(app)
+    app.include_router(cases.router)
+    app.include_router(procedures.router)
+
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated schema, with the procedures this engine has as the only values of
+        every `procedure` (read from the procedure files, so not known to the models)."""
+        if app.openapi_schema is None:
+            _only_procedures(generated(), sorted(all_procedures()))
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/health", tags=["service"], include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok" if state.client is not None else "starting"}
+
+    return app

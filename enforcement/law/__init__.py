@@ -1,0 +1,1 @@
+"""The law of time limits, pure: periods, calendars and each forum's counting rules."""

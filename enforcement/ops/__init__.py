@@ -1,0 +1,1 @@
+"""Operations: settings, logging, metrics, the Temporal connection and `make run`."""

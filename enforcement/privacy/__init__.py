@@ -1,0 +1,1 @@
+"""Privacy: the payload codec and its server, single sign-on, redaction of logs."""

@@ -1,0 +1,672 @@
+"""What `enforce simulate` shows and writes: the runs of a scenario (as written, its what-if
+variants, a batch of draws) through the real workflows, then the object of domain.md
+section 4 per run, the dates that moved between variants, percentiles over a batch, and the
+terminal tables, CSV, iCalendar and Gantt chart (PNG or HTML) made from them.
+
+Every date shown comes from the workflows' status (computed by the time-limit core); this
+module only compares, counts and draws.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from enforcement.case.ics import calendar_deadlines, case_calendar
+from enforcement.case.machine import ACCEPTS
+from enforcement.case.models import CaseStatus, Event
+from enforcement.case.procedure import get_procedure
+from enforcement.simulation.engine import SimCase, SimOutcome, simulator
+from enforcement.simulation.scenarios import BASE, RunPlan, Scenario
+
+DEADLINE_FIELDS = ("name", "trigger_date", "period", "due", "expires_at", "status",
+                   "explanation", "history")
+SANCTION_FIELDS = ("fine_eur", "penalty_per_day_eur", "penalty_days", "penalty_eur",
+                   "liquidated_eur")
+PERCENTILES = (5, 25, 50, 75, 95)
+
+# The stage a case is in after each timeline entry (for the Gantt chart's stage bars).
+STAGE_AFTER = {
+    "complaint_received": "complaint", "investigation_opened": "investigation",
+    "formal_notice_issued": "formal_notice", "referred_to_sanction": "referred",
+    "rapporteur_designated": "rapporteur", "report_notified": "report",
+    "hearing_scheduled": "hearing_scheduled", "hearing_held": "deliberation",
+    "sanction_decided": "decided", "decision_notified": "decision_notified",
+    "liquidation_opened": "liquidation", "penalty_liquidated": "liquidated",
+    "case_closed": "closed",
+}
+assert set(STAGE_AFTER.values()) <= set(ACCEPTS)
+
+
+@dataclass
+class RunResult:
+    plan: RunPlan
+    outcome: SimOutcome
+
+    @property
+    def status(self) -> CaseStatus:
+        return self.outcome.status
+
+    @property
+    def nominal(self) -> bool:
+        return self.plan.run is None
+
+
+@dataclass
+class Report:
+    scenario: Scenario
+    results: list[RunResult]
+    runs: int = 0
+    seed: int | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nominal(self) -> list[RunResult]:
+        return [r for r in self.results if r.nominal]
+
+    @property
+    def drawn(self) -> list[RunResult]:
+        return [r for r in self.results if not r.nominal]
+
+    @property
+    def single(self) -> bool:
+        return len(self.results) == 1
+
+
+# --- running ----------------------------------------------------------------------------------
+
+def plans(scenario: Scenario, runs: int | None = None, seed: int | None = None
+          ) -> tuple[list[RunPlan], int, int | None]:
+    """The scenario and each variant as written, then, with a batch, `runs` drawn runs of
+    each (the same draws for every variant, so they compare run by run)."""
+    variants = (None, *scenario.variants)
+    out = [scenario.plan(v) for v in variants]
+    batch = scenario.batch
+    if batch is None:
+        return out, 0, None
+    n = batch.runs if runs is None else runs
+    used_seed = batch.seed if seed is None else seed
+    for i, draws in enumerate(scenario.batch_draws(n, used_seed)):
+        out += [scenario.plan(v, run=i, draws=draws) for v in variants]
+    return out, n, used_seed
+
+
+async def run_scenario(scenario: Scenario, runs: int | None = None, seed: int | None = None,
+                       register_url: str | None = None,
+                       progress: Callable[[float], None] | None = None) -> Report:
+    todo, n, used_seed = plans(scenario, runs, seed)
+    cases = [SimCase(scenario.case, p.events, p.horizon, p.recorded) for p in todo]
+    async with simulator(register_url, cases_hint=len(cases)) as sim:
+        outcomes = await sim.run(cases, progress=progress)
+    report = Report(scenario, [RunResult(p, o) for p, o in zip(todo, outcomes, strict=True)],
+                    n, used_seed)
+    report.summary = summarize(report)
+    return report
+
+
+# --- the objects of domain.md section 4 -------------------------------------------------------
+
+def _event_json(ev: Event) -> dict[str, Any]:
+    return ev.model_dump(mode="json", exclude_none=True)
+
+
+def run_object(r: RunResult) -> dict[str, Any]:
+    st = r.status
+    obj: dict[str, Any] = {
+        "case_id": st.case_id,
+        "procedure": st.procedure,
+        "variant": r.plan.variant,
+        "run": r.plan.run,
+        "status": st.status,
+        "stage": st.stage,
+        "outcome": st.outcome,
+        "horizon": r.plan.horizon.isoformat(),
+        "deadlines": [d.model_dump(mode="json", include=set(DEADLINE_FIELDS))
+                      for d in st.deadlines],
+        "timeline": [t.model_dump(mode="json") for t in st.timeline],
+        "sanction": st.sanction.model_dump(mode="json", include=set(SANCTION_FIELDS)),
+        "rejected_events": [x.model_dump(mode="json") for x in r.outcome.rejected],
+        "after_horizon": [_event_json(e) for e in r.outcome.after_horizon],
+    }
+    if r.plan.draws:
+        obj["draws"] = dict(r.plan.draws)
+    return obj
+
+
+def document(report: Report) -> dict[str, Any]:
+    """One run: its object. Variants or a batch: every run, then the summary."""
+    if report.single:
+        return run_object(report.results[0])
+    return {"runs": [run_object(r) for r in report.results], "summary": report.summary}
+
+
+# --- comparing runs ---------------------------------------------------------------------------
+
+def key_dates(st: CaseStatus) -> dict[str, str]:
+    """Each deadline's current due day (one per deadline however often it was extended) and
+    the first date of each outcome."""
+    out: dict[str, str] = {}
+    for dl in calendar_deadlines(st):
+        label = dl.name if dl.occurrence == 1 else f"{dl.name} #{dl.occurrence}"
+        out[f"{label} due"] = dl.current.due[:10]
+    for t in st.timeline:
+        if t.kind == "outcome" and t.name not in out:
+            out[t.name] = t.date[:10]
+    return out
+
+
+def amounts(st: CaseStatus) -> dict[str, int | None]:
+    return {k: getattr(st.sanction, k) for k in SANCTION_FIELDS}
+
+
+def _days(a: str, b: str) -> int:
+    return (date.fromisoformat(b) - date.fromisoformat(a)).days
+
+
+def compare(base: CaseStatus, other: CaseStatus) -> dict[str, Any]:
+    """What differs in `other` from `base`: the dates that moved, those that appear or
+    disappear, the outcome and the amounts."""
+    a, b = key_dates(base), key_dates(other)
+    moved = []
+    for key in [*a, *(k for k in b if k not in a)]:
+        va, vb = a.get(key), b.get(key)
+        if va == vb:
+            continue
+        moved.append({"what": key, "scenario": va, "variant": vb,
+                      "days": _days(va, vb) if va and vb else None})
+    changed = {k: {"scenario": v, "variant": amounts(other)[k]}
+               for k, v in amounts(base).items() if amounts(other)[k] != v}
+    for k in ("status", "stage", "outcome"):
+        if getattr(base, k) != getattr(other, k):
+            changed[k] = {"scenario": getattr(base, k), "variant": getattr(other, k)}
+    return {"moved": moved, "changed": changed}
+
+
+def _rank(values: list[Any], p: int) -> Any:
+    """Nearest-rank percentile: always one of the values (a real date, a real amount)."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, -(-p * len(ordered) // 100) - 1))
+    return ordered[k]
+
+
+def percentiles(values: list[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": len(values), "min": min(values)}
+    out.update({f"p{p}": _rank(values, p) for p in PERCENTILES})
+    out["max"] = max(values)
+    return out
+
+
+def batch_summary(results: list[RunResult]) -> dict[str, Any]:
+    outcomes = Counter(f"{r.status.status}/{r.status.outcome or r.status.stage}"
+                       for r in results)
+    dates: dict[str, list[str]] = {}
+    for r in results:
+        for k, v in key_dates(r.status).items():
+            dates.setdefault(k, []).append(v)
+    money: dict[str, list[int]] = {}
+    for r in results:
+        for k, amount in amounts(r.status).items():
+            if amount is not None:
+                money.setdefault(k, []).append(amount)
+    return {
+        "runs": len(results),
+        "outcomes": dict(sorted(outcomes.items())),
+        "runs_with_rejected_events": sum(1 for r in results if r.outcome.rejected),
+        "dates": {k: percentiles(v) for k, v in dates.items()},
+        "amounts": {k: percentiles(v) for k, v in money.items() if any(v)},
+    }
+
+
+def summarize(report: Report) -> dict[str, Any]:
+    sc = report.scenario
+    out: dict[str, Any] = {"scenario": sc.name, "case_id": sc.case.case_id,
+                           "procedure": sc.procedure, "horizon": sc.horizon.isoformat()}
+    nominal = report.nominal
+    base = nominal[0]
+    if len(nominal) > 1:
+        out["variants"] = [
+            {"variant": r.plan.variant,
+             "description": next((v.description for v in sc.variants
+                                  if v.name == r.plan.variant), ""),
+             "status": r.status.status, "outcome": r.status.outcome, "stage": r.status.stage,
+             "rejected_events": len(r.outcome.rejected),
+             **compare(base.status, r.status)}
+            for r in nominal[1:]]
+    if report.drawn:
+        assert sc.batch is not None
+        by_variant: dict[str, list[RunResult]] = {}
+        for r in report.drawn:
+            by_variant.setdefault(r.plan.variant, []).append(r)
+        out["batch"] = {"runs": report.runs, "seed": report.seed,
+                        "draws": [d.text for d in sc.batch.draws],
+                        "by_variant": {k: batch_summary(v) for k, v in by_variant.items()}}
+    return out
+
+
+# --- terminal ---------------------------------------------------------------------------------
+
+def _money(v: int | None, currency: str) -> str:
+    return "-" if v is None else f"{v:,} {currency}"
+
+
+_STATUS_STYLE = {"met": "green", "missed": "red", "exercised": "green", "lapsed": "yellow",
+                 "extended": "dim", "cancelled": "dim", "pending": "cyan"}
+
+
+def render_run(console: Console, r: RunResult, explain: bool = True) -> None:
+    st = r.status
+    proc = get_procedure(st.procedure)
+    c = st.controller
+    title = f"{st.case_id}: {c.name} ({c.country}) under {st.procedure}"
+    if r.plan.variant != BASE:
+        title += f", what if: {r.plan.variant}"
+    console.print(Text(title, style="bold"))
+    console.print(f"simulated to {r.plan.horizon.isoformat()}: status {st.status}, stage "
+                  f"{st.stage}" + (f", outcome {st.outcome}" if st.outcome else ""),
+                  highlight=False)
+    table = Table("deadline", "period", "from", "due", "status", title="Deadlines",
+                  title_justify="left")
+    for d in st.deadlines:
+        table.add_row(d.name, d.period, d.trigger_date, Text(d.due, style="bold"),
+                      Text(d.status, style=_STATUS_STYLE.get(d.status, "")))
+    console.print(table)
+    if explain:
+        console.print(Text("Why each date", style="bold"))
+        for d in st.deadlines:
+            console.print(f"{d.name} due {d.due} ({d.status}):", highlight=False)
+            for sentence in d.explanation:
+                console.print(f"  - {sentence}", highlight=False)
+    notes = sum(1 for t in st.timeline if t.kind == "notification")
+    tl = Table("date", "kind", "what", "detail", title="Timeline", title_justify="left",
+               caption=f"and {notes} notifications to the parties (in --json and --csv)"
+               if notes else None, caption_justify="left")
+    for t in st.timeline:
+        if t.kind == "notification":
+            continue
+        style = {"outcome": "bold", "reminder": "dim"}.get(t.kind, "")
+        tl.add_row(t.date[:16].replace("T", " "), t.kind, Text(t.name, style=style), t.detail)
+    console.print(tl)
+    sf = st.sanction
+    sanction = Table("fine", "penalty per day", "days of delay", "penalty accrued",
+                     "liquidated", title="Sanction", title_justify="left")
+    sanction.add_row(_money(sf.fine_eur, proc.currency),
+                     _money(sf.penalty_per_day_eur, proc.currency), str(sf.penalty_days),
+                     _money(sf.penalty_eur, proc.currency),
+                     _money(sf.liquidated_eur, proc.currency))
+    console.print(sanction)
+    render_rejections(console, r)
+
+
+def render_rejections(console: Console, r: RunResult) -> None:
+    if r.outcome.rejected:
+        console.print(Text(f"Rejected events ({len(r.outcome.rejected)}): the case refused "
+                           f"these scripted events", style="bold red"))
+        for x in r.outcome.rejected:
+            console.print(Text(f"  x {x.date} {x.type} at stage {x.stage}: ", style="red")
+                          + Text(x.reason))
+    if r.outcome.after_horizon:
+        console.print(f"[yellow]not delivered (dated after the horizon "
+                      f"{r.plan.horizon.isoformat()}):[/yellow] "
+                      + ", ".join(f"{e.type} {e.date.isoformat()}"
+                                  for e in r.outcome.after_horizon), highlight=False)
+
+
+def render_variants(console: Console, report: Report) -> None:
+    nominal = report.nominal
+    base = nominal[0]
+    table = Table("", *(r.plan.variant for r in nominal), title="What if",
+                  title_justify="left")
+    base_dates = key_dates(base.status)
+    all_dates = {r.plan.variant: key_dates(r.status) for r in nominal}
+    keys = list(base_dates)
+    for r in nominal[1:]:
+        keys += [k for k in all_dates[r.plan.variant] if k not in keys]
+    for key in keys:
+        cells: list[Text | str] = []
+        for r in nominal:
+            v = all_dates[r.plan.variant].get(key)
+            b = base_dates.get(key)
+            if r is base or v == b:
+                cells.append(v or "-")
+            elif v and b:
+                cells.append(Text(f"{v} ({_days(b, v):+d} d)", style="bold yellow"))
+            else:
+                cells.append(Text(v or "-", style="bold yellow"))
+        table.add_row(key, *cells)
+    currency = get_procedure(base.status.procedure).currency
+    for label in ("status", "stage", "outcome"):
+        row = [str(getattr(r.status, label) or "-") for r in nominal]
+        table.add_row(label, *[Text(v, style="bold yellow") if v != row[0] else v
+                               for v in row], style="bold" if label == "status" else "")
+    for k in SANCTION_FIELDS:
+        vals = [getattr(r.status.sanction, k) for r in nominal]
+        if not any(vals):
+            continue
+        text = [(_money(v, currency) if k != "penalty_days" else str(v)) for v in vals]
+        table.add_row(k, *[Text(t, style="bold yellow") if v != vals[0] else t
+                           for t, v in zip(text, vals, strict=True)])
+    table.add_row("rejected events", *[str(len(r.outcome.rejected)) for r in nominal])
+    console.print(table)
+    for r in nominal[1:]:
+        if r.outcome.rejected or r.outcome.after_horizon:
+            console.print(Text(f"what if: {r.plan.variant}", style="bold"))
+            render_rejections(console, r)
+
+
+def render_batch(console: Console, report: Report) -> None:
+    batch = report.summary.get("batch")
+    if not batch:
+        return
+    console.print(Text(f"Batch: {batch['runs']} runs, seed {batch['seed']}", style="bold"))
+    for d in batch["draws"]:
+        console.print(f"  draw {d}", highlight=False)
+    currency = get_procedure(report.scenario.procedure).currency
+    # A narrow terminal gets the median and the 5th and 95th percentiles; --json has all.
+    cols = ["min", *(f"p{p}" for p in PERCENTILES), "max"] if console.width >= 110 \
+        else ["p5", "p50", "p95"]
+    for variant, s in batch["by_variant"].items():
+        outcomes = ", ".join(f"{k}: {v}" for k, v in s["outcomes"].items())
+        table = Table("", *cols, title=f"{variant}: {outcomes}; runs with rejected events: "
+                                      f"{s['runs_with_rejected_events']}",
+                      title_justify="left")
+        for key, p in s["dates"].items():
+            if p["n"] < s["runs"]:
+                key = f"{key} ({p['n']} runs)"
+            table.add_row(key, *(p[c] for c in cols))
+        for key, p in s["amounts"].items():
+            def fmt(v: int, key: str = key) -> str:
+                return f"{v:,}" if key == "penalty_days" else _money(v, currency)
+            table.add_row(key, *(fmt(p[c]) for c in cols))
+        console.print(table)
+
+
+def render(console: Console, report: Report) -> None:
+    render_run(console, report.nominal[0])
+    if len(report.nominal) > 1:
+        render_variants(console, report)
+    render_batch(console, report)
+
+
+# --- files ------------------------------------------------------------------------------------
+
+CSV_FIELDS = ("variant", "run", "record", "name", "date", "due", "status", "kind", "detail")
+
+
+def write_csv(path: Path, report: Report) -> None:
+    """Every run's deadlines, timeline, refused events and sanction figures, one per row."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, CSV_FIELDS)
+        w.writeheader()
+        for r in report.results:
+            base = {"variant": r.plan.variant, "run": "" if r.plan.run is None else r.plan.run}
+            st = r.status
+            for d in st.deadlines:
+                w.writerow({**base, "record": "deadline", "name": d.name,
+                            "date": d.trigger_date, "due": d.due, "status": d.status,
+                            "detail": " ".join(d.explanation)})
+            for t in st.timeline:
+                w.writerow({**base, "record": "timeline", "name": t.name, "date": t.date,
+                            "kind": t.kind, "detail": t.detail})
+            for x in r.outcome.rejected:
+                w.writerow({**base, "record": "rejected", "name": x.type, "date": x.date,
+                            "status": "rejected", "kind": x.stage, "detail": x.reason})
+            w.writerow({**base, "record": "outcome", "name": st.outcome or st.stage,
+                        "date": r.plan.horizon.isoformat(), "status": st.status,
+                        "kind": st.stage})
+            for k, v in amounts(st).items():
+                w.writerow({**base, "record": "sanction", "name": k,
+                            "detail": "" if v is None else v})
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "variant"
+
+
+def sibling(path: Path, variant: str) -> Path:
+    return path.with_name(f"{path.stem}.{_slug(variant)}{path.suffix}")
+
+
+def write_ics(path: Path, report: Report) -> list[Path]:
+    """The scenario's deadlines as it is written, in `path`; each variant's beside it
+    (`<name>.<variant>.ics`), its events named after the variant."""
+    written = []
+    for r in report.nominal:
+        st = r.status
+        target = path
+        if r.plan.variant != BASE:
+            st = st.model_copy(update={"case_id": f"{st.case_id} ({r.plan.variant})"})
+            target = sibling(path, r.plan.variant)
+        target.write_bytes(case_calendar(st))
+        written.append(target)
+    return written
+
+
+def _stage_spans(st: CaseStatus, end: date) -> list[tuple[str, date, date]]:
+    marks: list[tuple[date, str]] = []
+    for t in st.timeline:
+        stage = STAGE_AFTER.get(t.name)
+        if stage is not None and (t.kind in ("event", "outcome")):
+            day = date.fromisoformat(t.date[:10])
+            if not marks or marks[-1][1] != stage:
+                marks.append((day, stage))
+    spans = []
+    for i, (day, stage) in enumerate(marks):
+        if stage == "closed":
+            break
+        stop = marks[i + 1][0] if i + 1 < len(marks) else end
+        spans.append((stage, day, max(stop, day + timedelta(days=1))))
+    return spans
+
+
+def _num(d: date) -> float:
+    """A day as matplotlib's date number (matplotlib.dates is not typed)."""
+    import matplotlib.dates as mdates
+    return float(mdates.date2num(d))  # type: ignore[no-untyped-call]
+
+
+def _date_axis(axis: Any, fmt: str) -> None:
+    import matplotlib.dates as mdates
+    axis.set_major_formatter(mdates.DateFormatter(fmt))  # type: ignore[no-untyped-call]
+
+
+_MARKER_COLOR = {"met": "tab:green", "missed": "tab:red", "exercised": "tab:green",
+                 "lapsed": "tab:orange", "extended": "0.6", "cancelled": "0.75",
+                 "pending": "tab:blue"}
+
+
+def _gantt(ax: Any, r: RunResult) -> None:
+    st = r.status
+    end = r.plan.horizon
+    rows = ["stages", *dict.fromkeys(d.name for d in st.deadlines), "events", "reminders"]
+    y = {name: len(rows) - 1 - i for i, name in enumerate(rows)}
+    starts = [date.fromisoformat(t.date[:10]) for t in st.timeline] or [end]
+    span_days = max(1, (end - min(starts)).days)
+    palette = ["#4c78a8", "#f58518", "#54a24b", "#b79a20", "#439894", "#e45756", "#83bcb6",
+               "#9d755d", "#bab0ac", "#d67195", "#a2c8ec", "#ffbf79", "#8cd17d"]
+    for i, (stage, a, b) in enumerate(_stage_spans(st, end)):
+        ax.barh(y["stages"], (b - a).days, left=_num(a), height=0.6,
+                color=palette[i % len(palette)], edgecolor="white")
+        if (b - a).days > span_days / 25:
+            ax.text(_num(a) + (b - a).days / 2, y["stages"], stage.replace("_", " "),
+                    ha="center", va="center", fontsize=6, color="white", clip_on=True)
+    for d in st.deadlines:
+        start = date.fromisoformat(d.trigger_date[:10])
+        due = date.fromisoformat(d.due[:10])
+        ax.barh(y[d.name], max((due - start).days, 1), left=_num(start),
+                height=0.25, color="0.85")
+        ax.plot(_num(due), y[d.name], marker="D", markersize=6,
+                color=_MARKER_COLOR.get(d.status, "black"), linestyle="none")
+        if d.status != "extended":
+            ax.annotate(d.due[:10], (_num(due), y[d.name]), xytext=(4, 4),
+                        textcoords="offset points", fontsize=6)
+    events = [t for t in st.timeline if t.kind in ("event", "outcome")]
+    for t in events:
+        x = _num(date.fromisoformat(t.date[:10]))
+        ax.plot([x, x], [y["events"] - 0.3, y["events"] + 0.3],
+                color="tab:red" if t.kind == "outcome" else "black", linewidth=1)
+    reminders = [t for t in st.timeline if t.kind == "reminder"]
+    for t in reminders:
+        x = _num(date.fromisoformat(t.date[:10]))
+        ax.plot([x, x], [y["reminders"] - 0.25, y["reminders"] + 0.25], color="tab:orange",
+                linewidth=1)
+    for rej in r.outcome.rejected:
+        ax.plot(_num(date.fromisoformat(rej.date[:10])), y["events"], marker="x",
+                color="tab:red", markersize=7, linestyle="none")
+    ax.axvline(_num(end), color="0.4", linestyle="--", linewidth=0.8)
+    ax.set_yticks([y[n] for n in rows], [n.replace("_", " ") for n in rows], fontsize=7)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    title = st.case_id if r.plan.variant == BASE else f"{st.case_id}, what if: {r.plan.variant}"
+    outcome = f"{st.status}, {st.outcome or st.stage}"
+    if st.sanction.penalty_eur:
+        outcome += f"; penalty {st.sanction.penalty_days} days, {st.sanction.penalty_eur:,}"
+    ax.set_title(f"{title} ({outcome})", fontsize=9, loc="left")
+    ax.xaxis_date()
+    ax.grid(axis="x", color="0.92")
+
+
+def _histograms(report: Report) -> list[tuple[str, list[float], bool]]:
+    """Up to four quantities that vary across the batch: dates first, then amounts."""
+    runs = [r for r in report.drawn if r.plan.variant == BASE] or report.drawn
+    out: list[tuple[str, list[float], bool]] = []
+    dates: dict[str, list[str]] = {}
+    for r in runs:
+        for k, v in key_dates(r.status).items():
+            dates.setdefault(k, []).append(v)
+    for k, vals in dates.items():
+        if len(set(vals)) > 1:
+            out.append((k, [float(_num(date.fromisoformat(v))) for v in vals], True))
+    for k in ("penalty_eur", "penalty_days", "liquidated_eur"):
+        nums = [getattr(r.status.sanction, k) for r in runs]
+        if any(nums) and len(set(nums)) > 1:
+            out.append((k, [float(v or 0) for v in nums], False))
+    return out[:4]
+
+
+def _legend() -> list[Any]:
+    from matplotlib.lines import Line2D
+
+    handles: list[Any] = [Line2D([], [], marker="D", color=c, linestyle="none", label=f"due: {s}")
+                          for s, c in _MARKER_COLOR.items()]
+    handles += [Line2D([], [], marker="|", color="black", linestyle="none", label="event"),
+                Line2D([], [], marker="|", color="tab:red", linestyle="none", label="outcome"),
+                Line2D([], [], marker="|", color="tab:orange", linestyle="none",
+                       label="reminder"),
+                Line2D([], [], marker="x", color="tab:red", linestyle="none",
+                       label="rejected event"),
+                Line2D([], [], color="0.4", linestyle="--", label="horizon")]
+    return handles
+
+
+def figure(report: Report) -> Any:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nominal = report.nominal[:6]
+    hists = _histograms(report) if report.drawn else []
+    heights = [2.2 + 0.35 * (3 + len({d.name for d in r.status.deadlines})) for r in nominal]
+    if hists:
+        heights.append(2.6)
+    fig = plt.figure(figsize=(12, sum(heights) + 0.5))
+    grid = fig.add_gridspec(len(heights), max(1, len(hists)), height_ratios=heights)
+    first = None
+    for i, r in enumerate(nominal):
+        ax = fig.add_subplot(grid[i, :], sharex=first)
+        first = first or ax
+        _gantt(ax, r)
+    if first is not None:
+        _date_axis(first.xaxis, "%Y-%m")
+    if first is not None:
+        first.legend(handles=_legend(), loc="upper left", fontsize=6, ncol=4,
+                     bbox_to_anchor=(0.0, -0.12), frameon=False)
+    for j, (name, values, is_date) in enumerate(hists):
+        ax = fig.add_subplot(grid[len(nominal), j])
+        ax.hist(values, bins=min(20, max(5, len(set(values)))), color="#4c78a8")
+        ax.set_title(name.replace("_", " "), fontsize=8)
+        ax.tick_params(labelsize=6)
+        if is_date:
+            ax.xaxis_date()
+            _date_axis(ax.xaxis, "%Y-%m-%d")
+            for label in ax.get_xticklabels():
+                label.set_rotation(30)
+    fig.suptitle(f"Simulated timeline: {report.scenario.name}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def write_plot(path: Path, report: Report) -> None:
+    """A Gantt chart: stages as bars, deadlines as markers at their due dates (green met, red
+    missed, grey extended), events and reminders as ticks, the horizon dashed; with a batch,
+    histograms of what varied. PNG, or an HTML page with the chart as inline SVG."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(report)
+    try:
+        if path.suffix.lower() == ".png":
+            fig.savefig(path, dpi=130)
+            return
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+    finally:
+        plt.close(fig)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    path.write_text(_html(report, svg), encoding="utf-8")
+
+
+def _html(report: Report, svg: str) -> str:
+    esc = html.escape
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>Simulation: {esc(report.scenario.name)}</title><style>"
+             "body{font-family:sans-serif;margin:1.5em;max-width:1200px}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
+             ".missed{color:#c00}.met{color:#080}.moved{background:#fff3b0}"
+             "</style></head><body>",
+             f"<h1>Simulation: {esc(report.scenario.name)}</h1>", svg]
+    for r in report.nominal:
+        st = r.status
+        label = "as written" if r.plan.variant == BASE else f"what if: {r.plan.variant}"
+        parts.append(f"<h2>{esc(st.case_id)} ({esc(label)})</h2><p>status {esc(st.status)}, "
+                     f"stage {esc(st.stage)}, outcome {esc(st.outcome or '-')}</p>")
+        parts.append("<table><tr><th>deadline</th><th>period</th><th>from</th><th>due</th>"
+                     "<th>status</th><th>why</th></tr>")
+        for d in st.deadlines:
+            why = "<br>".join(esc(s) for s in d.explanation)
+            parts.append(f"<tr><td>{esc(d.name)}</td><td>{esc(d.period)}</td>"
+                         f"<td>{esc(d.trigger_date)}</td><td>{esc(d.due)}</td>"
+                         f"<td class='{esc(d.status)}'>{esc(d.status)}</td><td>{why}</td></tr>")
+        parts.append("</table>")
+        if r.outcome.rejected:
+            parts.append("<p class='missed'>Rejected events: " + "; ".join(
+                esc(f"{x.date} {x.type}: {x.reason}") for x in r.outcome.rejected) + "</p>")
+    batch = report.summary.get("batch")
+    if batch:
+        for variant, s in batch["by_variant"].items():
+            parts.append(f"<h2>Batch of {batch['runs']} runs (seed {batch['seed']}): "
+                         f"{esc(variant)}</h2><table><tr><th></th><th>min</th>"
+                         + "".join(f"<th>p{p}</th>" for p in PERCENTILES) + "<th>max</th></tr>")
+            for key, p in [*s["dates"].items(), *s["amounts"].items()]:
+                cells = [p["min"], *(p[f"p{q}"] for q in PERCENTILES), p["max"]]
+                parts.append(f"<tr><td>{esc(key)}</td>"
+                             + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
+            parts.append("</table>")
+    parts.append(f"<p><small>Generated {esc(datetime.now().isoformat(timespec='seconds'))} by "
+                 f"enforce simulate.</small></p></body></html>")
+    return "\n".join(parts)
+
+
+def written(paths: Iterable[Path]) -> str:
+    return ", ".join(str(p) for p in paths)

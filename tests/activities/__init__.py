@@ -1,0 +1,1 @@
+"""Tests of the register, mail and webhook activities."""

@@ -1,0 +1,1 @@
+"""Tests of the case machine, its models and procedure files."""

@@ -1,0 +1,1 @@
+"""Tests of the time-limit core."""

@@ -1,0 +1,1 @@
+"""Tests of running the engine: processes, metrics, deployment."""

@@ -1,0 +1,1 @@
+"""Tests of the codec, single sign-on, erasure and redaction."""
