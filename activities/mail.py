@@ -28,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 import enforcement
 from activities.delivery import DeliveryFailure
 from enforcement.case.models import Notification
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure
 from enforcement.ops.settings import Settings
 
 TEMPLATES = Path(enforcement.__file__).resolve().parent / "templates" / "mail"

@@ -68,7 +68,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from enforcement.case.models import CaseInput, CaseStatus
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure
 from enforcement.ops.temporal import SEARCH_KEYS, binary
 from enforcement.privacy.codec import PLAIN_CONVERTER
 from workflows.case import CaseStart, EnforcementCase

@@ -31,9 +31,9 @@ from functools import partial
 from typing import Any
 
 import enforcement.case.machine as case_module
-from enforcement.case.machine import CaseState, Machine, legal_order
+from enforcement.case.machine import CaseState, Machine
 from enforcement.case.models import EVENT_ADAPTER, CaseInput, Controller, Event
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure, in_legal_order, open_machine
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 START = date(2020, 1, 6)
@@ -62,8 +62,8 @@ def opened(events: list[Event]) -> Machine:
                                      controller=Controller(name="A", country="FR"),
                                      complainant_ref=None, complainant_email=None,
                                      complainant_language="fr", subject="", events=[])
-    m = Machine.open(case, proc, NOW)
-    for _, ev in legal_order(events, proc.cal):
+    m = open_machine(case, proc, NOW)
+    for _, ev in in_legal_order(events, proc):
         m.apply_opening(ev, NOW)
     return m
 

@@ -20,14 +20,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from enforcement.case.machine import (
-        PRE_SANCTION_STAGES,
-        SANCTION_STAGES,
-        CaseState,
-        EventRejected,
-        Machine,
-        legal_order,
-    )
+    from enforcement.case.machine import CaseState, EventRejected, Machine
     from enforcement.case.models import (
         CaseInput,
         CaseStatus,
@@ -40,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from enforcement.case.procedure import Procedure
     from enforcement.case.status_query import CaseView, RejectedEvent, StatusRequest
+    from enforcement.families import in_legal_order, machine_class
     from enforcement.law.timelimits import as_instant
     from enforcement.ops.metrics import (
         DEADLINE_CORRECTIONS,
@@ -231,7 +225,7 @@ class _CaseRunner:
     def _moving(self) -> bool:
         """Between reaching a sanction stage and the child taking the case over."""
         return (self.hands_off and self.forward_to is None and self.m is not None
-                and self.m.s.stage in SANCTION_STAGES)
+                and self.m.s.stage in self.m.HANDED_OFF)
 
     def _validate(self, inp: EventInput) -> None:
         if self._moving():
@@ -493,13 +487,14 @@ class SanctionProcedure(_CaseRunner):
         amendable = workflow.patched(AMENDABLE)
         self.scoped_ids = workflow.patched(SCOPED_IDS)
         with pure():  # the machine loads the procedure's calendar, maybe first in this process
-            self.m = Machine(start.state, start.procedure, legal_time, amendable)
+            self.m = machine_class(start.procedure)(start.state, start.procedure, legal_time,
+                                                    amendable)
             self.m.s.workflow_id = workflow.info().workflow_id
             self.m.advance(self.now())
         m = self.m
         # Until closed, or until the regulator takes the referral back (or a correction
         # does): the case then returns to the EnforcementCase, which goes on.
-        await self.run_until(lambda: m.s.stage in PRE_SANCTION_STAGES)
+        await self.run_until(lambda: m.s.stage not in m.HANDED_OFF)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.flush()
         await self.drain()
@@ -519,14 +514,15 @@ class EnforcementCase(_CaseRunner):
         amendable = self.amendable = workflow.patched(AMENDABLE)
         self.scoped_ids = workflow.patched(SCOPED_IDS)
         with pure():
-            m = self.m = Machine.open(start.case, start.procedure, now, legal_time, amendable)
+            m = self.m = machine_class(start.procedure).open(start.case, start.procedure, now,
+                                                             legal_time, amendable)
         m.s.workflow_id = workflow.info().workflow_id
         # Before this patch, opening events were judged at the case's start, whatever
         # their dates: a deadline run out before a later-dated one showed as met.
         catch_up = workflow.patched(OPENING_IN_DATE_ORDER)
         opening = start.case.events
         if amendable:  # by legal date, same-instant events in stage order
-            opening = [ev for _, ev in legal_order(opening, m.cal)]
+            opening = [ev for _, ev in in_legal_order(opening, start.procedure)]
         for ev in opening:
             try:
                 with pure():
@@ -539,8 +535,8 @@ class EnforcementCase(_CaseRunner):
         with pure():
             m.advance(now)
         while True:
-            await self.run_until(lambda: m.s.stage in SANCTION_STAGES)
-            if m.s.stage not in SANCTION_STAGES:
+            await self.run_until(lambda: m.s.stage in m.HANDED_OFF)
+            if m.s.stage not in m.HANDED_OFF:
                 break
             child_id = f"{m.s.case_id}:sanction"
             script = self.script
@@ -571,7 +567,7 @@ class EnforcementCase(_CaseRunner):
                 late, self.held = self.held, []
                 for inp in late:
                     await self._signal(inp)
-            if m.s.status == "closed" or m.s.stage in SANCTION_STAGES:
+            if m.s.status == "closed" or m.s.stage in m.HANDED_OFF:
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.flush()

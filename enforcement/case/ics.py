@@ -19,7 +19,7 @@ from icalendar import Alarm, Calendar, Event
 
 from enforcement.case.machine import REMINDER_TIME
 from enforcement.case.models import CaseStatus, DeadlineRecord
-from enforcement.case.procedure import Procedure, ProcedureError, get_procedure
+from enforcement.case.procedure import Procedure, ProcedureError, all_procedures
 
 PRODID = "-//enforcement-engine//case deadlines//EN"
 UID_DOMAIN = "enforcement-engine"
@@ -81,8 +81,9 @@ def calendar_deadlines(status: CaseStatus) -> list[CalendarDeadline]:
 
 
 def _procedure(name: str) -> Procedure | None:
+    """The procedure file's parameters (its reminders), if the file is there."""
     try:
-        return get_procedure(name)
+        return all_procedures().get(name)
     except ProcedureError:
         return None
 

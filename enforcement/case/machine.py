@@ -1,5 +1,12 @@
-"""The enforcement procedure as a pure state machine: an event or the passing of time in, the
-new case state and the effects to carry out (register rows, notifications) out.
+"""The case machine shared by every procedure family: an event or the passing of time in,
+the new case state and the effects to carry out (register rows, notifications) out.
+
+Written once here: deadlines (opened, met, missed, extended, suspended, revived by a late
+record), the timeline, the effects, all-or-nothing application, legal-time judging of event
+dates, reminders, suspension, corrections and withdrawals, and the steps every family shares
+(complaint, investigation, information requests, closure). A family (enforcement.families)
+subclasses `Machine` with its stages, the events each accepts, its own events' handlers and
+what the expiry of its deadlines leads to.
 
 The workflows own the state and call these functions; they never decide anything else. No
 clock reads and no I/O here: `now` is always passed in (the workflow's clock), so the same
@@ -33,70 +40,23 @@ from enforcement.case.models import (
     TimelineEntry,
 )
 from enforcement.case.procedure import Procedure
-from enforcement.law.periods import Period, parse_period
+from enforcement.law.periods import Period
 from enforcement.law.timelimits import (
     Deadline,
     as_instant,
     compute_deadline,
     deadline_from_record,
-    earliest_date,
     end_of_day,
     extend_deadline,
     local_date,
     parse_moment,
-    penalty_accrual,
     suspend_deadline,
 )
 
 REMINDER_TIME = time(9, 0)
 
-# Stages, in procedure order. The sanction stages run in the SanctionProcedure child workflow.
-PRE_SANCTION_STAGES = ("new", "complaint", "investigation", "formal_notice")
-SANCTION_STAGES = ("referred", "rapporteur", "report", "hearing_scheduled", "deliberation",
-                   "decided", "decision_notified", "liquidation", "liquidated")
+# Events every family's case accepts at any stage while open.
 ANYTIME = ("case_suspended", "case_resumed", "extension_granted", "case_closed")
-ACCEPTS: dict[str, tuple[str, ...]] = {
-    "new": ("complaint_received", "investigation_opened", "formal_notice_issued",
-            "rapporteur_designated"),
-    "complaint": ("investigation_opened", "information_requested", "no_breach_found",
-                  "formal_notice_issued", "rapporteur_designated"),
-    "investigation": ("investigation_opened", "information_requested", "information_provided",
-                      "no_breach_found", "formal_notice_issued", "rapporteur_designated"),
-    "formal_notice": ("compliance_evidence_submitted", "compliance_accepted",
-                      "compliance_rejected", "information_requested", "information_provided"),
-    "referred": ("rapporteur_designated", "compliance_evidence_submitted"),
-    "rapporteur": ("report_notified", "compliance_evidence_submitted"),
-    "report": ("observations_submitted", "rapporteur_replied", "hearing_scheduled",
-               "compliance_evidence_submitted"),
-    "hearing_scheduled": ("hearing_held", "hearing_scheduled", "observations_submitted",
-                          "rapporteur_replied", "compliance_evidence_submitted"),
-    "deliberation": ("sanction_decided",),
-    "decided": ("decision_notified",),
-    "decision_notified": ("appeal_lodged", "compliance_established", "liquidation_opened"),
-    "liquidation": ("observations_submitted", "penalty_liquidated", "compliance_established",
-                    "appeal_lodged"),
-    "liquidated": ("liquidation_opened", "compliance_established", "appeal_lodged"),
-    "closed": (),
-}
-
-
-# The events that answer an act of the procedure, and the deadlines they meet, in the order
-# tried: such an event cannot be dated before the act that opened the deadline.
-ANSWERS: dict[str, tuple[str, ...]] = {
-    "information_provided": ("information_response",),
-    "compliance_accepted": ("formal_notice_compliance",),
-    "observations_submitted": ("liquidation_observations", "reply_observations",
-                               "report_observations"),
-    "appeal_lodged": ("appeal",),
-    "compliance_established": ("injunction_compliance",),
-}
-# Sanction stages at which the regulator may still take back a referral the engine made by
-# itself, and accept a timely compliance recorded too late to prevent it (before the
-# committee decides).
-UNDOABLE = ("referred", "rapporteur", "report", "hearing_scheduled", "deliberation")
-# Same-instant events are applied in the procedure's stage order: the order of ACCEPTS.
-EVENT_ORDER: dict[str, int] = {t: i for i, t in enumerate(dict.fromkeys(
-    t for types in ACCEPTS.values() for t in types))}
 ENGINE = "engine"  # who records the engine's own steps
 # How far after the case's clock an event may be dated: time zones and a clock a little
 # behind, not an act that has not happened yet.
@@ -177,7 +137,29 @@ def _iso(d: date | datetime) -> str:
 
 
 class Machine:
-    """Applies events and time to a case state under one procedure's parameters."""
+    """Applies events and time to a case state under one procedure's parameters. A family
+    subclasses it; the class attributes below are what a family declares."""
+
+    FAMILY: ClassVar[str] = ""
+    # The stages a case goes through, in procedure order ("closed" aside): the first is
+    # where a case opens.
+    STAGES: ClassVar[tuple[str, ...]] = ("new",)
+    # Stages run by the second workflow (SanctionProcedure) once the case reaches them.
+    HANDED_OFF: ClassVar[tuple[str, ...]] = ()
+    # The events each stage accepts, besides ANYTIME and corrections.
+    ACCEPTS: ClassVar[dict[str, tuple[str, ...]]] = {"new": (), "closed": ()}
+    # The events that answer an act of the procedure, and the deadlines they meet, in the
+    # order tried: such an event cannot be dated before the act that opened the deadline.
+    ANSWERS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # The sentence a complaint's progress deadline starts its explanation with.
+    COMPLAINANT_REMEDY: ClassVar[str] = ""
+    # Same-instant events are applied in the family's stage order: the order of ACCEPTS.
+    EVENT_ORDER: ClassVar[dict[str, int]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.EVENT_ORDER = {t: i for i, t in enumerate(dict.fromkeys(
+            t for types in cls.ACCEPTS.values() for t in types))}
 
     def __init__(self, state: CaseState, proc: Procedure, legal_time: bool = True,
                  amendable: bool = True) -> None:
@@ -374,8 +356,7 @@ class Machine:
         if not self.amendable:
             return None
         rec = self._ran_out(name, when)
-        if rec is None or (name == "formal_notice_compliance"
-                           and self.s.stage != "formal_notice"):
+        if rec is None or not self._may_revive(rec):
             return None
         return rec
 
@@ -401,8 +382,7 @@ class Machine:
                      f"Deadline corrected: {rec.name.replace('_', ' ')} {to}, not {old}", at,
                      {"deadline": _dl(rec), "previous_status": old, "status": to,
                       "reason": reason})
-        if rec.name == "formal_notice_compliance":
-            self.s.referral_due = None  # the provisional referral falls with the expiry
+        self._revived(rec)
 
     def next_deadline(self) -> datetime | None:
         pending = [r.expires_at for r in self.s.deadlines if r.status == "pending"]
@@ -415,11 +395,14 @@ class Machine:
             return ()
         extra: tuple[str, ...] = ()
         if self.amendable:
-            if self.s.auto_referral and self.s.stage in UNDOABLE:
-                extra += ("referral_undone", "compliance_accepted")
+            extra += self._also_accepted()
             if self.s.log_complete:
                 extra += CORRECTIONS
-        return (*ACCEPTS[self.s.stage], *ANYTIME, *extra)
+        return (*self.ACCEPTS[self.s.stage], *ANYTIME, *extra)
+
+    def _also_accepted(self) -> tuple[str, ...]:
+        """Events a family accepts beyond its stage's (for a case that can be amended)."""
+        return ()
 
     def check(self, ev: Event, now: datetime | None = None) -> None:
         """Raise EventRejected if `ev` does not fit; changes nothing. With `now` (the case's
@@ -454,7 +437,7 @@ class Machine:
             raise EventRejected(
                 f"{ev.type} rejected: dated {_iso(ev.date)}, before the case's first event "
                 f"({first.name} of {first.date}); accepted: a date on or after it")
-        for name in ANSWERS.get(ev.type, ()):
+        for name in self.ANSWERS.get(ev.type, ()):
             rec = self.pending(name) or self._latest(name)
             if rec is None:
                 continue
@@ -543,7 +526,7 @@ class Machine:
             for rec in list(self.s.deadlines):
                 if rec.status == "pending" and rec.expires_at <= until:
                     self._expire(rec, now)
-            self._final_referral(until, now)
+            self._catch_up(until, now)
             if ev.id is not None and ev.id in self.s.applied_ids:
                 self._check_repeat(ev)
                 return False
@@ -575,12 +558,41 @@ class Machine:
         """The public status, with penalty figures brought up to `now`; changes nothing."""
         pub = self.s.public()
         pub.next_deadline = self.next_deadline()
-        if self.s.sanction.penalty_per_day_eur and self.s.injunction_due is not None:
-            until = (date.fromisoformat(self.s.liquidation_cutoff) if self.s.liquidation_cutoff
-                     else local_date(now, self.cal))
-            acc = self._accrual(until)
-            pub.sanction.penalty_days, pub.sanction.penalty_eur = acc.days, acc.amount_eur
+        self._sanction_now(pub, now)
         return pub
+
+    # --- what a family adds (each a no-op here) ---------------------------------------------
+
+    def _sanction_now(self, pub: CaseStatus, now: datetime) -> None:
+        """Bring the public sanction figures up to `now` (a penalty accruing by the day)."""
+
+    def refresh_sanction(self, today: date) -> None:
+        """Bring the state's sanction figures up to `today`, after each event and wake-up."""
+
+    def _catch_up(self, until: datetime, now: datetime) -> None:
+        """What becomes due at `until` besides deadlines and reminders (a family's own
+        waits), when time passes or an opening event is dated after it."""
+
+    def _wakes(self) -> list[datetime]:
+        """The instants of a family's own waits, for `next_wake`."""
+        return []
+
+    def _on_expired(self, rec: DeadlineRecord, now: datetime) -> None:
+        """What the expiry of a deadline leads to in the family (a referral, a penalty
+        accruing); the expiry itself is recorded and notified by `_expire`."""
+
+    def _may_revive(self, rec: DeadlineRecord) -> bool:
+        """Whether what the expiry of `rec` led to can still be taken back."""
+        return True
+
+    def _revived(self, rec: DeadlineRecord) -> None:
+        """A late record showed the expiry of `rec` was wrong: undo what waits on it."""
+
+    def _check_extension(self, ev: Any) -> None:
+        """A family's own limit on extending a deadline (raise EventRejected)."""
+
+    def _extended(self, name: str) -> None:
+        """A deadline of that name was extended."""
 
     # complaint and investigation
 
@@ -592,8 +604,7 @@ class Machine:
         self._set_stage("complaint", now)
         rec = self._open_deadline("complainant_progress", ev.date,
                                   self.p.period("complainant_progress"), now,
-                                  ("The complainant may go to court if not informed of progress "
-                                   "within this period (GDPR art. 78(2)).",))
+                                  (self.COMPLAINANT_REMEDY,) if self.COMPLAINANT_REMEDY else ())
         self._notify(f"event:{n}", ("complainant", "case_handler"), "complaint_received",
                      "Complaint received", now, {"deadline": _dl(rec)})
 
@@ -625,72 +636,6 @@ class Machine:
                      "case_dismissed", "Case closed: no breach found", now)
         self._close("dismissed", ev.date, now)
 
-    # formal notice
-
-    def _check_formal_notice_issued(self, ev: Any) -> None:
-        period = parse_period(ev.period or self.p.periods.formal_notice_compliance)
-        minimum = parse_period(self.p.periods.formal_notice_minimum)
-        rules = self.p.rules_for("formal_notice_compliance")
-        given = compute_deadline(ev.date, period, self.cal, rules)
-        least = compute_deadline(ev.date, minimum, self.cal, rules)
-        if _instant(given.raw_end, self.cal) < _instant(least.raw_end, self.cal):
-            raise EventRejected(
-                f"formal_notice_issued rejected: a compliance period of {period.text} is under "
-                f"the minimum of {minimum.text} for procedure {self.p.name}")
-
-    def _on_formal_notice_issued(self, ev: Any, n: int, now: datetime) -> None:
-        self._meet("complainant_progress", ev.date, now)
-        self._set_stage("formal_notice", now)
-        period = ev.period or self.p.periods.formal_notice_compliance
-        rec = self._open_deadline("formal_notice_compliance", ev.date, period, now)
-        self._notify(f"event:{n}", ("controller",), "formal_notice_issued",
-                     f"Formal notice: comply by {rec.due}", now,
-                     {"deadline": _dl(rec), "measures": ev.measures})
-        self._notify(f"event:{n}", ("complainant",), "progress",
-                     "Progress of your complaint: formal notice issued", now)
-
-    def _on_compliance_evidence_submitted(self, ev: Any, n: int, now: datetime) -> None:
-        self._notify(f"event:{n}", ("case_handler",), "compliance_evidence_submitted",
-                     "Compliance evidence submitted", now, {"ref": ev.ref})
-
-    def _check_compliance_accepted(self, ev: Any) -> None:
-        if self.s.stage not in SANCTION_STAGES:
-            return
-        if self._ran_out("formal_notice_compliance", ev.date) is None:
-            raise EventRejected(
-                f"compliance_accepted rejected: the case was referred when the formal notice "
-                f"due {self.s.auto_referral} ran out; compliance dated {_iso(ev.date)} is not "
-                f"in time for it. To take the case back, record referral_undone with a reason")
-
-    def _on_compliance_accepted(self, ev: Any, n: int, now: datetime) -> None:
-        if self.s.stage in SANCTION_STAGES:  # timely, but recorded after the referral
-            rec = self._meet("formal_notice_compliance", ev.date, now)
-            assert rec is not None
-            why = (f"compliance accepted dated {_iso(ev.date)} was in time for the formal "
-                   f"notice due {rec.due}, but recorded after the engine had referred the "
-                   f"case; record referral_undone with a reason to take the case back")
-            self._timeline(ev.date, "outcome", "referral_contested", why, (now, self._by))
-            self._notify(f"event:{n}", ("case_handler",), "referral_contested",
-                         "Referred case: a timely compliance was recorded late", now,
-                         {"reason": why, "deadline": _dl(rec)})
-            return
-        self._meet("formal_notice_compliance", ev.date, now)
-        self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
-                     "compliance_accepted", "Compliance accepted: case closed", now)
-        self._close("complied", ev.date, now)
-
-    def _on_compliance_rejected(self, ev: Any, n: int, now: datetime) -> None:
-        rec = self.pending("formal_notice_compliance")
-        self._notify(f"event:{n}", ("controller",), "compliance_rejected",
-                     "Compliance evidence not accepted", now,
-                     {"deadline": _dl(rec) if rec else None})
-        last = self._latest("formal_notice_compliance")
-        if (self.s.referral_undone and rec is None and last is not None
-                and last.status == "missed" and self.p.refer_on_compliance_expiry):
-            # the regulator took a referral back to weigh the evidence, and rejects it
-            self.refer(ev.date, now, f"compliance evidence rejected on {_iso(ev.date)} after "
-                       f"the formal notice due {last.due} ran out")
-
     # anytime: extension, suspension, closure
 
     def _check_extension_granted(self, ev: Any) -> None:
@@ -700,12 +645,7 @@ class Machine:
             raise EventRejected(
                 f"extension_granted rejected: no pending deadline named {ev.deadline!r}; "
                 f"pending: {', '.join(names) or 'none'}")
-        if (ev.deadline == "formal_notice_compliance"
-                and self.s.notice_extensions >= self.p.formal_notice_max_extensions):
-            raise EventRejected(
-                f"extension_granted rejected: the formal notice may be extended "
-                f"{self.p.formal_notice_max_extensions} time(s) under {self.p.name} and "
-                f"already was")
+        self._check_extension(ev)
         try:
             extend_deadline(self._core(rec), self.cal, period=ev.period, until=ev.until)
         except ValueError as exc:
@@ -721,8 +661,7 @@ class Machine:
         else:
             new = extend_deadline(self._core(old), self.cal, period=ev.period, until=ev.until)
             self._deadline_status(old, "extended", now)
-        if ev.deadline == "formal_notice_compliance":
-            self.s.notice_extensions += 1
+        self._extended(ev.deadline)
         rec = self._add_deadline(old.name, new, now,
                                  (f"Extension granted on {_iso(ev.date)}.",))
         self._notify(f"event:{n}", ("controller",), "extension_granted",
@@ -777,69 +716,6 @@ class Machine:
                      "case_closed", "Case closed", now, {"reason": ev.reason})
         self._close(ev.reason or "closed", ev.date, now)
 
-    # sanction procedure
-
-    def _grace_end(self, rec: DeadlineRecord) -> datetime | None:
-        """When the automatic referral for the formal notice `rec` becomes final: the end of
-        the procedure's `referral_grace` after its due date (None: at once)."""
-        grace = self.p.wait("referral_grace") if self.amendable else None
-        if grace is None:
-            return None
-        return compute_deadline(_day(rec.due), grace, self.cal,
-                                self.p.rules_for("referral_grace")).expires_at
-
-    def _final_referral(self, until: datetime, now: datetime) -> None:
-        """The provisional referral becomes final once its grace is over, if the formal
-        notice is still missed and the case still at its stage."""
-        due = self.s.referral_due
-        if due is None or due > until:
-            return
-        self.s.referral_due = None
-        rec = self._latest("formal_notice_compliance")
-        if (self.s.status == "open" and self.s.stage == "formal_notice" and rec is not None
-                and rec.status == "missed"):
-            self._refer_automatically(rec, local_date(due, self.cal), now)
-
-    def _refer_automatically(self, rec: DeadlineRecord, when: date, now: datetime) -> None:
-        if self.amendable:
-            self.s.auto_referral = rec.due
-        grace = self.p.wait("referral_grace") if self.amendable else None
-        waited = f" and {grace.text} of grace" if grace is not None else ""
-        self.refer(when, now, f"formal notice not complied with by {rec.due}{waited}")
-
-    def refer(self, when: date | datetime, now: datetime, reason: str) -> None:
-        """The case goes to the sanctioning body (formation restreinte)."""
-        self._set_stage("referred", now)
-        self.s.event_count += 1
-        self._register("events", f"event:{self.s.event_count}", now, {
-            "seq": self.s.event_count, "type": "referred_to_sanction", "date": _iso(when),
-            "event_id": None, "fields": {"reason": reason}, "recorded_at": now.isoformat(),
-            "recorded_by": ENGINE})
-        self._timeline(when, "outcome", "referred_to_sanction", reason, (now, ENGINE),
-                       self.s.event_count if self.amendable else None)
-        self._notify(f"referred:{self.s.event_count}", ("controller", "case_handler"),
-                     "referred_to_sanction", "Case referred to the sanctioning committee", now,
-                     {"reason": reason})
-
-    def _on_referral_undone(self, ev: Any, n: int, now: datetime) -> None:
-        """The case goes back to the formal notice stage: the sanction stage's running
-        deadlines are cancelled; a compliance accepted in time meanwhile closes it."""
-        for rec in self.s.deadlines:
-            if rec.status == "pending":
-                self._deadline_status(rec, "cancelled", now)
-        self.s.auto_referral, self.s.referral_undone = None, True
-        self._timeline(ev.date, "outcome", "referral_undone", ev.reason, (now, self._by))
-        notice = self._latest("formal_notice_compliance")
-        if notice is not None and notice.status == "met":
-            self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
-                         "compliance_accepted", "Compliance accepted: case closed", now)
-            self._close("complied", ev.date, now)
-            return
-        self._set_stage("formal_notice", now)
-        self._notify(f"event:{n}", ("controller", "case_handler"), "referral_undone",
-                     "Referral to the sanctioning committee withdrawn", now,
-                     {"reason": ev.reason})
-
     # corrections: the case recomputed from its events, what went out kept as sent
 
     def _check_event_corrected(self, ev: Any) -> None:
@@ -875,7 +751,7 @@ class Machine:
             target.earlier.append(target.event)
             target.event = ev.corrected
         target.changed_by.append(n)
-        m = Machine.open(opened, self.p, self.s.opened_at, legal_time=True, amendable=True)
+        m = type(self).open(opened, self.p, self.s.opened_at, legal_time=True, amendable=True)
         started = False
         for item in log:
             if item.withdrawn:
@@ -998,223 +874,7 @@ class Machine:
                 self._record_deadline(rec, now, f"corrected:{n}")
         return out, seq_map
 
-    def _on_rapporteur_designated(self, ev: Any, n: int, now: datetime) -> None:
-        if self.s.stage in PRE_SANCTION_STAGES:
-            self._meet("complainant_progress", ev.date, now)
-            self.refer(ev.date, now, "rapporteur designated without a formal notice")
-        self._set_stage("rapporteur", now)
-
-    def _on_report_notified(self, ev: Any, n: int, now: datetime) -> None:
-        self._set_stage("report", now)
-        rec = self._open_deadline("report_observations", ev.date,
-                                  self.p.period("report_observations"), now)
-        self._notify(f"event:{n}", ("controller",), "report_notified",
-                     f"Sanction report notified: observations by {rec.due}", now,
-                     {"deadline": _dl(rec)})
-
-    def _check_observations_submitted(self, ev: Any) -> None:
-        if (self.s.stage == "liquidation" and self.pending("liquidation_observations") is None
-                and self._ran_out("liquidation_observations", ev.date) is None):
-            raise EventRejected("observations_submitted rejected: the liquidation "
-                                "observations period is over")
-
-    def _on_observations_submitted(self, ev: Any, n: int, now: datetime) -> None:
-        names = ANSWERS["observations_submitted"]
-        if not any(self._meet(name, ev.date, now) for name in names if self.pending(name)):
-            any(self._meet(name, ev.date, now) for name in names)
-        self._notify(f"event:{n}", ("case_handler",), "observations_submitted",
-                     "Observations submitted", now)
-
-    def _on_rapporteur_replied(self, ev: Any, n: int, now: datetime) -> None:
-        rec = self._open_deadline("reply_observations", ev.date,
-                                  self.p.period("reply_observations"), now)
-        self._notify(f"event:{n}", ("controller",), "rapporteur_replied",
-                     f"Rapporteur's reply: further observations by {rec.due}", now,
-                     {"deadline": _dl(rec)})
-
-    def _check_hearing_scheduled(self, ev: Any) -> None:
-        first, _ = earliest_date(ev.date, self.p.period("hearing_minimum_notice"), self.cal,
-                                 self.p.rules_for("hearing_minimum_notice"))
-        if ev.hearing_date < first:
-            raise EventRejected(
-                f"hearing_scheduled rejected: a hearing on {ev.hearing_date.isoformat()} is "
-                f"under the minimum notice of {self.p.periods.hearing_minimum_notice} from "
-                f"{local_date(ev.date, self.cal).isoformat()}; the earliest date is "
-                f"{first.isoformat()}")
-
-    def _on_hearing_scheduled(self, ev: Any, n: int, now: datetime) -> None:
-        self._set_stage("hearing_scheduled", now)
-        _, why = earliest_date(ev.date, self.p.period("hearing_minimum_notice"), self.cal,
-                               self.p.rules_for("hearing_minimum_notice"))
-        self._notify(f"event:{n}", ("controller",), "hearing_scheduled",
-                     f"Hearing on {ev.hearing_date.isoformat()}", now,
-                     {"hearing_date": ev.hearing_date.isoformat(), "explanation": list(why)})
-
-    def _on_hearing_held(self, ev: Any, n: int, now: datetime) -> None:
-        self._set_stage("deliberation", now)
-
-    def _check_sanction_decided(self, ev: Any) -> None:
-        caps = self.p.caps
-        turnover = self.s.controller.annual_turnover_eur
-        cap = caps.fine_cap(turnover, ev.lower_tier)
-        if ev.fine_eur > cap:
-            fixed = caps.fine_lower_max if ev.lower_tier and caps.fine_lower_max else caps.fine_max
-            pct = (caps.fine_lower_turnover_pct if ev.lower_tier and caps.fine_lower_max
-                   else caps.fine_turnover_pct)
-            basis = (f"the higher of {fixed:,} and {pct:g}% of the annual turnover "
-                     f"{turnover:,}" if turnover else
-                     f"{fixed:,}; no annual turnover is known for the controller")
-            raise EventRejected(f"sanction_decided rejected: a fine of {ev.fine_eur:,} "
-                                f"{self.p.currency} is above the cap of {cap:,} ({basis})")
-        if ev.penalty_per_day_eur > caps.penalty_per_day_max:
-            raise EventRejected(
-                f"sanction_decided rejected: a daily penalty of {ev.penalty_per_day_eur:,} "
-                f"{self.p.currency} is above the cap of {caps.penalty_per_day_max:,} per day")
-
-    def _on_sanction_decided(self, ev: Any, n: int, now: datetime) -> None:
-        self._set_stage("decided", now)
-        sf = self.s.sanction
-        sf.fine_eur, sf.penalty_per_day_eur, sf.publish = (ev.fine_eur, ev.penalty_per_day_eur,
-                                                           ev.publish)
-        sf.injunction = ev.injunction_period is not None
-        self.s.injunction_period = ev.injunction_period
-        self._register("decisions", f"decision:{n}", now, {
-            "kind": "sanction", "fine_eur": ev.fine_eur,
-            "penalty_per_day_eur": ev.penalty_per_day_eur, "publish": ev.publish,
-            "injunction_period": ev.injunction_period})
-        self._timeline(ev.date, "outcome", "sanction_decided",
-                       f"fine {ev.fine_eur:,} {self.p.currency}"
-                       + (f", injunction within {ev.injunction_period} with "
-                          f"{ev.penalty_per_day_eur:,} per day of delay"
-                          if ev.injunction_period else ""))
-        self._notify(f"event:{n}", ("case_handler",), "sanction_decided", "Sanction decided",
-                     now)
-
-    def _on_decision_notified(self, ev: Any, n: int, now: datetime) -> None:
-        self._set_stage("decision_notified", now)
-        appeal = self.p.period("appeal")
-        preface: tuple[str, ...] = ()
-        country = self.s.controller.country
-        overseas = country in self.p.overseas_countries
-        which = "appeal_overseas_extension" if overseas else "appeal_abroad_extension"
-        if self.abroad and getattr(self.p.periods, which):
-            extra = self.p.period(which)
-            appeal = _sum(appeal, extra)
-            info = self.p.period_info.get(which)
-            cite = info.source if info is not None and info.source else "CJA R421-7"
-            where = (f"lives in a French overseas territory ({country})" if overseas else
-                     f"is established outside {self.p.country} ({country})")
-            preface = (f"The controller {where}: the appeal period of "
-                       f"{self.p.periods.appeal} is extended by {extra.text} ({cite}).",)
-        rec = self._open_deadline("appeal", ev.date, appeal, now, preface)
-        data: dict[str, Any] = {"appeal": _dl(rec), "fine_eur": self.s.sanction.fine_eur}
-        decided = next((e for e in reversed(self.s.timeline)
-                        if e.kind == "outcome" and e.name == "sanction_decided"), None)
-        period = self.s.injunction_period
-        if period:
-            inj = self._open_deadline("injunction_compliance", ev.date, period, now)
-            self.s.injunction_due = inj.due
-            data["injunction"] = _dl(inj)
-            data["penalty_per_day_eur"] = self.s.sanction.penalty_per_day_eur
-        self._register("decisions", f"decision_notified:{n}", now, {
-            "kind": "notified", "fine_eur": self.s.sanction.fine_eur,
-            "penalty_per_day_eur": self.s.sanction.penalty_per_day_eur,
-            "injunction_due": self.s.injunction_due,
-            "decided": decided.date if decided else None})
-        self._notify(f"event:{n}", ("controller",), "decision_notified",
-                     f"Decision notified: appeal by {rec.due}", now, data)
-        self._notify(f"event:{n}", ("complainant",), "outcome",
-                     "Outcome of your complaint: sanction decided", now,
-                     {"fine_eur": self.s.sanction.fine_eur})
-
-    def _on_appeal_lodged(self, ev: Any, n: int, now: datetime) -> None:
-        self._meet("appeal", ev.date, now)
-        self._notify(f"event:{n}", ("case_handler",), "appeal_lodged",
-                     f"Appeal lodged before {ev.court} (not suspensive)", now)
-
-    def _check_compliance_established(self, ev: Any) -> None:
-        if not self.s.sanction.injunction:
-            raise EventRejected("compliance_established rejected: the decision carries no "
-                                "injunction")
-        if self.s.compliance_date is not None:
-            raise EventRejected(f"compliance_established rejected: compliance was already "
-                                f"established on {self.s.compliance_date}")
-
-    def _on_compliance_established(self, ev: Any, n: int, now: datetime) -> None:
-        day = local_date(ev.date, self.cal)
-        self.s.compliance_date = day.isoformat()
-        self._meet("injunction_compliance", ev.date, now)
-        self._timeline(ev.date, "outcome", "compliance_established",
-                       "penalty accrual stops" if self.s.sanction.penalty_per_day_eur else "")
-        self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
-                     "compliance_established", "Compliance with the injunction established",
-                     now)
-
-    def _check_liquidation_opened(self, ev: Any) -> None:
-        if not self.s.sanction.penalty_per_day_eur or self.s.injunction_due is None:
-            raise EventRejected("liquidation_opened rejected: the decision carries no daily "
-                                "penalty payment")
-        if ev.cutoff <= _day(self.s.injunction_due):
-            raise EventRejected(f"liquidation_opened rejected: the cut-off "
-                                f"{ev.cutoff.isoformat()} must be after the injunction deadline "
-                                f"{self.s.injunction_due}")
-
-    def _on_liquidation_opened(self, ev: Any, n: int, now: datetime) -> None:
-        self._set_stage("liquidation", now)
-        self.s.liquidation_cutoff = ev.cutoff.isoformat()
-        acc = self._accrual(ev.cutoff)
-        self.s.sanction.intended_liquidation_eur = acc.amount_eur
-        rec = self._open_deadline("liquidation_observations", ev.date,
-                                  self.p.period("liquidation_observations"), now)
-        self._register("decisions", f"liquidation_opened:{n}", now, {
-            "kind": "liquidation_opened", "amount_eur": acc.amount_eur,
-            "penalty_per_day_eur": self.s.sanction.penalty_per_day_eur,
-            "injunction_due": self.s.injunction_due, "cutoff": ev.cutoff.isoformat(),
-            "days": acc.days, "explanation": list(acc.explanation)})
-        self._timeline(ev.date, "outcome", "liquidation_intended",
-                       f"{acc.days} days, {acc.amount_eur:,} {self.p.currency}")
-        self._notify(f"event:{n}", ("controller",), "liquidation_opened",
-                     f"Liquidation of the daily penalty: {acc.amount_eur:,} {self.p.currency} "
-                     f"intended; observations by {rec.due}", now,
-                     {"deadline": _dl(rec), "amount_eur": acc.amount_eur, "days": acc.days,
-                      "explanation": list(acc.explanation)})
-
-    def _on_penalty_liquidated(self, ev: Any, n: int, now: datetime) -> None:
-        intended = self.s.sanction.intended_liquidation_eur or 0
-        amount = ev.amount_eur if ev.amount_eur is not None else intended
-        self.s.sanction.liquidated_eur = (self.s.sanction.liquidated_eur or 0) + amount
-        self._set_stage("liquidated", now)
-        for rec in self.s.deadlines:
-            if rec.name == "liquidation_observations" and rec.status == "pending":
-                self._deadline_status(rec, "cancelled", now)
-        self._register("decisions", f"liquidation:{n}", now, {
-            "kind": "liquidation", "amount_eur": amount, "intended_eur": intended,
-            "cutoff": self.s.liquidation_cutoff})
-        self._timeline(ev.date, "outcome", "penalty_liquidated",
-                       f"{amount:,} {self.p.currency}")
-        self._notify(f"event:{n}", ("controller", "complainant"), "penalty_liquidated",
-                     f"Daily penalty liquidated: {amount:,} {self.p.currency}", now,
-                     {"amount_eur": amount})
-
     # --- penalty ----------------------------------------------------------------------------
-
-    def _accrual(self, until: date) -> Any:
-        assert self.s.injunction_due is not None
-        reason = "liquidation cut-off"
-        if self.s.compliance_date and date.fromisoformat(self.s.compliance_date) <= until:
-            until, reason = date.fromisoformat(self.s.compliance_date), "compliance established"
-        return penalty_accrual(_day(self.s.injunction_due),
-                               self.s.sanction.penalty_per_day_eur, until, until_reason=reason)
-
-    def refresh_sanction(self, today: date) -> None:
-        """Days of delay and amount: to the latest cut-off, else compliance, else today."""
-        sf = self.s.sanction
-        if not sf.penalty_per_day_eur or self.s.injunction_due is None:
-            return
-        until = (date.fromisoformat(self.s.liquidation_cutoff) if self.s.liquidation_cutoff
-                 else today)
-        acc = self._accrual(until)
-        sf.penalty_days, sf.penalty_eur = acc.days, acc.amount_eur
 
     # --- time -------------------------------------------------------------------------------
 
@@ -1247,8 +907,7 @@ class Machine:
             return None
         times = [r.expires_at for r in self.s.deadlines if r.status == "pending"]
         times += [at for at, _, _ in self._reminders()]
-        if self.s.referral_due is not None:
-            times.append(self.s.referral_due)
+        times += self._wakes()
         return min(times) if times else None
 
     def advance(self, now: datetime) -> None:
@@ -1271,7 +930,7 @@ class Machine:
         for rec in list(self.s.deadlines):
             if rec.status == "pending" and rec.expires_at <= now:
                 self._expire(rec, now)
-        self._final_referral(now, now)
+        self._catch_up(now, now)
         self.refresh_sanction(local_date(now, self.cal))
 
     def _expire(self, rec: DeadlineRecord, now: datetime) -> None:
@@ -1284,22 +943,7 @@ class Machine:
                      "deadline_missed",
                      f"Deadline passed: {rec.name.replace('_', ' ')} ({rec.due})", now,
                      {"deadline": _dl(rec)})
-        if rec.name == "formal_notice_compliance" and self.s.stage == "formal_notice":
-            if self.p.refer_on_compliance_expiry:
-                final = self._grace_end(rec)
-                if final is None:
-                    self._refer_automatically(rec, _day(rec.due), now)
-                else:
-                    self.s.referral_due = final
-                    self._timeline(rec.due, "outcome", "referral_provisional",
-                                   f"the case is referred on {local_date(final, self.cal)} "
-                                   f"unless an act dated by {rec.due} is recorded before then "
-                                   f"(a grace of {self.p.periods.referral_grace}: "
-                                   f"{self.p.name}'s office practice, not a rule of law)")
-        elif rec.name == "injunction_compliance" and self.s.sanction.penalty_per_day_eur:
-            start = _day(rec.due) + timedelta(days=1)
-            self._timeline(start, "outcome", "penalty_accrual_started",
-                           f"{self.s.sanction.penalty_per_day_eur:,} {self.p.currency} per day")
+        self._on_expired(rec, now)
 
 
 def _snapshot(s: CaseState) -> CaseState:
@@ -1317,11 +961,12 @@ def _snapshot(s: CaseState) -> CaseState:
                                 "sanction": s.sanction.model_copy()})
 
 
-def legal_order(events: Iterable[Event], cal: Any) -> list[tuple[int, Event]]:
+def legal_order(events: Iterable[Event], cal: Any, order: dict[str, int]
+                ) -> list[tuple[int, Event]]:
     """Events with their positions, by legal date; those on the same instant in the
-    procedure's stage order (a decision before its notification), then as given."""
+    family's stage order `order` (a decision before its notification), then as given."""
     return sorted(enumerate(events), key=lambda ie: (
-        as_instant(ie[1].date, cal), EVENT_ORDER.get(ie[1].type, len(EVENT_ORDER)), ie[0]))
+        as_instant(ie[1].date, cal), order.get(ie[1].type, len(order)), ie[0]))
 
 
 def _digest(ev: Event) -> str:

@@ -310,13 +310,6 @@ def _all(directory: str) -> dict[str, Procedure]:
 
 
 def all_procedures(directory: Path | None = None) -> dict[str, Procedure]:
+    """Every file of the folder, read and validated as a file (enforcement.families checks
+    each against its family: use its `all_procedures` and `get_procedure`)."""
     return _all(str(directory or PROCEDURES_DIR))
-
-
-def get_procedure(name: str, directory: Path | None = None) -> Procedure:
-    procs = all_procedures(directory)
-    try:
-        return procs[name]
-    except KeyError:
-        raise ProcedureError(
-            f"unknown procedure {name!r}; available: {', '.join(procs) or 'none'}") from None

@@ -17,12 +17,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from enforcement.case.procedure import (
-    DEADLINE_PERIODS,
-    ProcedureError,
-    all_procedures,
-    get_procedure,
-)
+from enforcement.case.procedure import DEADLINE_PERIODS, ProcedureError
+from enforcement.families import all_procedures, get_procedure
 from enforcement.law.calendars import Calendar, CalendarError, get_calendar
 from enforcement.law.periods import PeriodError
 from enforcement.law.timelimits import (

@@ -36,15 +36,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from enforcement.case.machine import (
-    ACCEPTS,
-    ANYTIME,
-    PRE_SANCTION_STAGES,
-    SANCTION_STAGES,
-    EventRejected,
-    Machine,
-    legal_order,
-)
+from enforcement.case.machine import ANYTIME, EventRejected
 from enforcement.case.models import (
     CORRECTIONS,
     CaseInput,
@@ -54,7 +46,16 @@ from enforcement.case.models import (
     EventInput,
     Role,
 )
-from enforcement.case.procedure import Procedure, ProcedureError, all_procedures, get_procedure
+from enforcement.case.procedure import Procedure, ProcedureError
+from enforcement.families import (
+    ALL_STAGES,
+    HANDED_OFF_STAGES,
+    accepted_at,
+    all_procedures,
+    get_procedure,
+    in_legal_order,
+    open_machine,
+)
 from enforcement.law.timelimits import end_of_day, year_problem
 from enforcement.ops.settings import Settings, get_settings
 from enforcement.privacy.codec import data_converter as engine_converter
@@ -134,8 +135,8 @@ def check_opening(case: CaseInput) -> Procedure:
     except ProcedureError as exc:
         raise InvalidInput("procedure", str(exc)) from None
     now = datetime.now(UTC)
-    m = Machine.open(case, proc, now)
-    for i, ev in legal_order(case.events, proc.cal):
+    m = open_machine(case, proc, now)
+    for i, ev in in_legal_order(case.events, proc):
         try:
             m.apply_opening(ev, now)
         except EventRejected as exc:
@@ -322,7 +323,6 @@ async def send_event(client: Client, case_id: str, event: Event,
 # Both validate with the models above and come here for everything that touches Temporal.
 
 CASE_TYPES = ("EnforcementCase", "SanctionProcedure")
-ALL_STAGES: tuple[str, ...] = (*PRE_SANCTION_STAGES, *SANCTION_STAGES, "closed")
 
 
 class EventNotAccepted(CaseError):
@@ -356,11 +356,16 @@ class CaseSummary(BaseModel):
     started_at: datetime | None = None
 
 
-def accepted_events(stage: str) -> list[str]:
-    """The events a case at `stage` accepts (the same table the workflows decide with)."""
-    if stage == "closed" or stage not in ACCEPTS:
+def accepted_events(stage: str, procedure: str) -> list[str]:
+    """The events a case of `procedure` at `stage` accepts (the same table its family's
+    machine decides with)."""
+    try:
+        accepts = accepted_at(get_procedure(procedure), stage)
+    except ProcedureError:
         return []
-    return [*ACCEPTS[stage], *ANYTIME, *CORRECTIONS]
+    if stage == "closed":
+        return []
+    return [*accepts, *ANYTIME, *CORRECTIONS]
 
 
 def check_dates(value: BaseModel, where: str = "") -> None:
@@ -420,10 +425,10 @@ async def deliver_event(client: Client, case_id: str, event: Event,
             raise
         try:
             status = await case_status(client, case_id)
-            stage = status.stage
+            stage, procedure = status.stage, status.procedure
         except (RPCError, WorkflowQueryFailedError):
-            stage = "closed"
-        raise EventNotAccepted(str(exc), stage, accepted_events(stage)) from None
+            stage, procedure = "closed", ""
+        raise EventNotAccepted(str(exc), stage, accepted_events(stage, procedure)) from None
     except RPCError as exc:
         raise _rpc_error(exc, case_id) from None
 
@@ -573,7 +578,7 @@ async def list_cases(client: Client, stage: str | None = None, procedure: str | 
             chosen = child
         elif parent is not None and not (parent.status == running
                                          and parent.typed_search_attributes.get(STAGE)
-                                         in SANCTION_STAGES):
+                                         in HANDED_OFF_STAGES):
             chosen = parent
         elif child is not None:
             chosen = child

@@ -34,10 +34,9 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from enforcement.case.machine import legal_order
 from enforcement.case.models import CaseInput, CaseStatus, Event, ScriptedEvent
-from enforcement.case.procedure import get_procedure
 from enforcement.case.status_query import CaseView, RejectedEvent, StatusRequest
+from enforcement.families import get_procedure, in_legal_order
 from enforcement.law.timelimits import as_instant, end_of_day
 from enforcement.ops.temporal import binary
 from enforcement.privacy.codec import PLAIN_CONVERTER
@@ -101,12 +100,13 @@ def _plan_case(sim: SimCase) -> tuple[list[ScriptedEvent], list[Event], datetime
     """The events to deliver, each at the instant it is recorded (its date, unless the
     scenario gives a later recording), those recorded after the horizon, and the case-time
     instants at which the case starts and at which its simulation ends."""
-    cal = get_procedure(sim.case.procedure).cal
+    proc = get_procedure(sim.case.procedure)
+    cal = proc.cal
     end = end_of_day(sim.horizon, cal) + TAIL
     opening = len(sim.case.events)
     every = [*sim.case.events, *sim.events]
     script = []
-    for i, e in legal_order(every, cal):
+    for i, e in in_legal_order(every, proc):
         at = sim.recorded.get(i - opening) if i >= opening else None
         script.append(ScriptedEvent(at=as_instant(at if at is not None else e.date, cal),
                                     event=e))

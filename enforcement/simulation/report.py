@@ -25,9 +25,9 @@ from rich.table import Table
 from rich.text import Text
 
 from enforcement.case.ics import calendar_deadlines, case_calendar
-from enforcement.case.machine import ACCEPTS
 from enforcement.case.models import CaseStatus, Event
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure
+from enforcement.families.cnil import ACCEPTS
 from enforcement.simulation.engine import SimCase, SimOutcome, simulator
 from enforcement.simulation.scenarios import BASE, RunPlan, Scenario
 

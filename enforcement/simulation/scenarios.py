@@ -49,7 +49,8 @@ import yaml
 from pydantic import ValidationError
 
 from enforcement.case.models import EVENT_ADAPTER, EVENT_TYPES, CaseInput, Event
-from enforcement.case.procedure import ProcedureError, get_procedure
+from enforcement.case.procedure import ProcedureError
+from enforcement.families import get_procedure
 from enforcement.law.timelimits import year_problem
 
 PathKey = tuple[str | int, ...]

@@ -29,7 +29,6 @@ from temporalio.testing import WorkflowEnvironment
 from activities.mail import MailRenderer, message_id, smtp_failure
 from activities.register import Register
 from activities.webhooks import WEBHOOK_TABLES, cloud_event, http_failure, sign, verify
-from enforcement.case.machine import Machine
 from enforcement.case.models import (
     EVENT_ADAPTER,
     CaseInput,
@@ -39,7 +38,7 @@ from enforcement.case.models import (
     Notification,
     RegisterEntry,
 )
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure, open_machine
 from enforcement.law.timelimits import as_instant, compute_deadline, end_of_day, extend_deadline
 from enforcement.ops.settings import Settings
 from enforcement.ops.temporal import check_opening
@@ -532,7 +531,7 @@ def _every_notification() -> list[Notification]:
         case = CaseInput(case_id=f"T{n}", controller=Controller(
             name="Acme", country="US", email="a@b.example", language="fr"),
             complainant_ref="C", complainant_email="c@d.example")
-        m = Machine.open(case, FR, as_instant(D(script[0][0]), CAL))
+        m = open_machine(case, FR, as_instant(D(script[0][0]), CAL))
         for when, kind, fields in script:
             at = as_instant(datetime.fromisoformat(when) if "T" in when else D(when), CAL)
             if kind == "advance":

@@ -20,7 +20,7 @@ from dateutil.relativedelta import relativedelta
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from enforcement.case.machine import SANCTION_STAGES, CaseState, EventRejected, Machine
+from enforcement.case.machine import CaseState, EventRejected
 from enforcement.case.models import (
     EVENT_ADAPTER,
     EVENT_TYPES,
@@ -28,7 +28,9 @@ from enforcement.case.models import (
     Controller,
     DeadlineRecord,
 )
-from enforcement.case.procedure import Procedure, all_procedures
+from enforcement.case.procedure import Procedure
+from enforcement.families import all_procedures, open_machine
+from enforcement.families.cnil import SANCTION_STAGES
 
 PERIODS = ["1 day", "10 days", "2 months", "1 month 15 days", "10 working days", "72 hours",
            "4 weeks", "1 year"]
@@ -293,7 +295,7 @@ def test_events_apply_or_are_rejected_without_a_trace(
     runs to its date) or as an event that comes with the case's opening (the catch-up to
     its date happens inside the same all-or-nothing step)."""
     proc = all_procedures()[procedure]
-    m = Machine.open(CaseInput(case_id="F-1", procedure=procedure, controller=Controller(
+    m = open_machine(CaseInput(case_id="F-1", procedure=procedure, controller=Controller(
         name="Acme", country=country, annual_turnover_eur=10**9)), proc,
         datetime(2024, 1, 1, tzinfo=UTC))
     for i, raw in enumerate(script):

@@ -11,7 +11,7 @@ import pytest
 
 from enforcement.case.machine import EventRejected, Machine
 from enforcement.case.models import EVENT_ADAPTER, CaseInput, Controller
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure, open_machine
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
@@ -24,7 +24,7 @@ def on(event: dict[str, Any]) -> datetime:
 
 def machine(*events: dict[str, Any], turnover: int | None = None,
             country: str = "FR") -> Machine:
-    m = Machine.open(CaseInput(case_id="T-1", controller=Controller(
+    m = open_machine(CaseInput(case_id="T-1", controller=Controller(
         name="Acme", country=country, annual_turnover_eur=turnover)),
         get_procedure("fr-cnil"), NOW)
     for e in events:
@@ -149,7 +149,7 @@ def test_penalty_from_the_day_after_the_deadline_to_compliance() -> None:
 def test_a_formal_notice_in_hours_expires_into_a_referral() -> None:
     # Urgency procedure: 72 hours from Fri 5 Jan 2024 14:00 Paris -> Mon 8 Jan 14:00, never
     # rolled; at expiry the referral is provisional.
-    m = Machine.open(CaseInput(case_id="U-1", procedure="fr-cnil-urgency",
+    m = open_machine(CaseInput(case_id="U-1", procedure="fr-cnil-urgency",
                                controller=Controller(name="Acme", country="FR")),
                      get_procedure("fr-cnil-urgency"), NOW)
     m.apply(EVENT_ADAPTER.validate_python({
@@ -177,7 +177,7 @@ def test_a_formal_notice_in_hours_expires_into_a_referral() -> None:
 
 def opened(*events: dict[str, Any]) -> Machine:
     """A case opened today with back-dated events, as the workflow opens it."""
-    m = Machine.open(CaseInput(case_id="T-2", controller=Controller(name="Acme", country="FR")),
+    m = open_machine(CaseInput(case_id="T-2", controller=Controller(name="Acme", country="FR")),
                      get_procedure("fr-cnil"), NOW)
     for e in events:
         m.apply_opening(EVENT_ADAPTER.validate_python(e), NOW)

@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from enforcement.case.machine import EventRejected, Machine
+from enforcement.case.machine import EventRejected
 from enforcement.case.models import EVENT_ADAPTER, CaseInput, Controller
-from enforcement.case.procedure import Procedure, get_procedure
+from enforcement.case.procedure import Procedure
+from enforcement.families import get_procedure, open_machine
 from tests.case.test_legal_time import late
 from tests.case.test_machine_behaviour import COMPLAINT, NOTICE, PARIS, Case, ev
 from tests.case.test_machine_behaviour import case as open_case
@@ -173,7 +174,7 @@ def test_a_grace_of_zero_days_refers_at_the_expiry() -> None:
     proc = _no_grace()
     assert proc.wait("referral_grace") is None
     now = datetime(2026, 1, 6, 9, tzinfo=PARIS)
-    m = Machine.open(CaseInput(case_id="Z-1", controller=Controller(name="A", country="FR")),
+    m = open_machine(CaseInput(case_id="Z-1", controller=Controller(name="A", country="FR")),
                      proc, now)
     m.apply(EVENT_ADAPTER.validate_python(NOTICE), now)
     m.advance(datetime(2026, 3, 7, 0, tzinfo=PARIS))

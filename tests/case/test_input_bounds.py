@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from enforcement.case.machine import EventRejected, Machine
 from enforcement.case.models import EVENT_ADAPTER, CaseInput, Controller
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure, open_machine
 
 ENFORCE = Path(sys.executable).parent / "enforce"
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
@@ -45,7 +45,7 @@ def test_the_largest_fine_the_largest_turnover_allows_is_within_the_bounds() -> 
     # largest daily penalty, 10^9, over a century of 36,525 days is 3.6525 * 10^13, far
     # under the register's 64-bit integers (about 9.2 * 10^18).
     proc = get_procedure("fr-cnil")
-    m = Machine.open(CaseInput(case_id="B-1", controller=Controller(
+    m = open_machine(CaseInput(case_id="B-1", controller=Controller(
         name="A", country="FR", annual_turnover_eur=10**13)), proc, NOW)
     for e in ({"type": "rapporteur_designated", "date": "2026-01-05"},
               {"type": "report_notified", "date": "2026-01-05"},
@@ -83,7 +83,7 @@ def test_the_cli_refuses_them_in_one_line_before_reaching_any_engine() -> None:
 # --- event ids: a repeat is the same event, never another one dropped ---------------------
 
 def _case() -> Machine:
-    m = Machine.open(CaseInput(case_id="I-1", controller=Controller(name="A", country="FR")),
+    m = open_machine(CaseInput(case_id="I-1", controller=Controller(name="A", country="FR")),
                      get_procedure("fr-cnil"), NOW)
     for e in ({"type": "complaint_received", "date": "2026-01-05", "subject": "s",
                "complainant_ref": "c"},

@@ -17,7 +17,7 @@ import pytest
 
 from enforcement.case.machine import EventRejected, Machine
 from enforcement.case.models import EVENT_ADAPTER, CaseInput, Controller, Notification
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure, open_machine
 
 PARIS = ZoneInfo("Europe/Paris")
 LONDON = ZoneInfo("Europe/London")
@@ -33,7 +33,7 @@ class Case:
         self.tz = proc.cal.tz
         self.now = datetime.combine(date.fromisoformat(opened), datetime.min.time(),
                                     tzinfo=self.tz).replace(hour=9)
-        self.m = Machine.open(CaseInput(
+        self.m = open_machine(CaseInput(
             case_id="B-1", procedure=procedure,
             controller=Controller(name="Acme", country=country, annual_turnover_eur=turnover,
                                   email="dpo@acme.example"),
@@ -324,7 +324,7 @@ def test_a_refused_opening_event_undoes_the_expiries_it_caught_up_on() -> None:
     # the case must be left as before: at the formal notice, the deadline pending, nothing
     # referred.
     now = datetime(2026, 1, 5, 12, tzinfo=UTC)
-    m = Machine.open(CaseInput(case_id="O-1", controller=Controller(name="A", country="FR")),
+    m = open_machine(CaseInput(case_id="O-1", controller=Controller(name="A", country="FR")),
                      get_procedure("fr-cnil"), now)
     for e in (ev("complaint_received", "2025-01-06", subject="s", complainant_ref="c"),
               ev("formal_notice_issued", "2025-03-03", period="2 months")):
@@ -456,7 +456,7 @@ def test_a_suspended_case_sends_no_reminder_and_misses_nothing() -> None:
 
 def opening(*events: dict[str, Any], catch_up: bool = True) -> tuple[Machine, list[bool]]:
     now = datetime(2026, 1, 5, 12, tzinfo=UTC)
-    m = Machine.open(CaseInput(case_id="O-2", controller=Controller(name="A", country="FR")),
+    m = open_machine(CaseInput(case_id="O-2", controller=Controller(name="A", country="FR")),
                      get_procedure("fr-cnil"), now)
     done = [m.apply_opening(EVENT_ADAPTER.validate_python(e), now, catch_up=catch_up)
             for e in events]
@@ -613,7 +613,7 @@ def test_recorded_fields_are_plain_text_and_numbers() -> None:
 def test_a_case_opened_with_its_complainant_and_subject_keeps_them() -> None:
     proc = get_procedure("fr-cnil")
     now = datetime(2026, 1, 5, 9, tzinfo=PARIS)
-    m = Machine.open(CaseInput(case_id="K-1", controller=Controller(name="A", country="FR"),
+    m = open_machine(CaseInput(case_id="K-1", controller=Controller(name="A", country="FR"),
                                subject="cookies", complainant_ref="C-7"), proc, now)
     assert (m.s.subject, m.s.complainant_ref, m.s.opened_at) == ("cookies", "C-7", now)
     # A later complaint keeps the subject given at opening.

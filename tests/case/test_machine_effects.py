@@ -15,9 +15,8 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from enforcement.case.machine import Machine
 from enforcement.case.models import EVENT_ADAPTER, CaseInput, Controller
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure, open_machine
 
 PARIS = ZoneInfo("Europe/Paris")
 CONTROLLER, COMPLAINANT = "dpo@acme.example", "c@example.org"
@@ -38,7 +37,7 @@ class Run:
 
     def __init__(self, opened: datetime, **controller: Any) -> None:
         self.now = opened
-        self.m = Machine.open(CaseInput(
+        self.m = open_machine(CaseInput(
             case_id="E-1", controller=Controller(name="Acme", country="FR", email=CONTROLLER,
                                                  **controller),
             complainant_email=COMPLAINANT, complainant_language="en"),
@@ -564,7 +563,7 @@ def test_the_appeal_extension_adds_every_unit_of_both_periods() -> None:
     proc = base.model_copy(update={"periods": base.periods.model_copy(update={
         "appeal": "1 year 1 month 1 week 1 day",
         "appeal_abroad_extension": "1 year 1 month 1 week 1 day"})})
-    m = Machine.open(CaseInput(case_id="X-1", controller=Controller(name="A", country="US")),
+    m = open_machine(CaseInput(case_id="X-1", controller=Controller(name="A", country="US")),
                      proc, datetime(2026, 6, 1, tzinfo=PARIS))
     for e in ({"type": "rapporteur_designated", "date": "2026-06-01"},
               {"type": "report_notified", "date": "2026-06-01"},

@@ -35,8 +35,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.register import Register
 from activities.register_db import make_engine, migrate
-from enforcement.case.machine import ACCEPTS, ANYTIME
-from enforcement.case.procedure import all_procedures
+from enforcement.case.machine import ANYTIME
+from enforcement.families import all_procedures
+from enforcement.families.cnil import ACCEPTS
 from enforcement.interfaces.api import CONTROLLER_EVENTS, create_app
 from enforcement.ops.run import ApiServer, bind
 from enforcement.ops.settings import Settings

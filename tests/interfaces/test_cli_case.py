@@ -24,8 +24,9 @@ import yaml
 from icalendar import Calendar
 from typer.testing import CliRunner, Result
 
-from enforcement.case.machine import ACCEPTS, ANYTIME
-from enforcement.case.procedure import get_procedure
+from enforcement.case.machine import ANYTIME
+from enforcement.families import get_procedure
+from enforcement.families.cnil import ACCEPTS
 from enforcement.interfaces.cli import app
 from enforcement.ops.settings import get_settings
 from tests.dates import JULY_14_PLUS_1_MONTH, months_later, recent_day, working_day

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure
 from enforcement.law.calendars import get_calendar
 from enforcement.law.timelimits import compute_deadline, extend_deadline
 
@@ -124,16 +124,16 @@ def test_an_extension_of_a_franc_period_runs_after_the_previous_due_date() -> No
 def test_a_period_labelled_office_practice_says_so_in_its_explanation() -> None:
     # A procedure whose information-request default is labelled office practice: the
     # deadline opened from it says so before the counting.
-    from enforcement.case.machine import Machine
     from enforcement.case.models import EVENT_ADAPTER, CaseInput, Controller
     from enforcement.case.procedure import PeriodInfo
+    from enforcement.families import open_machine
 
     base = get_procedure("fr-cnil")
     proc = base.model_copy(update={"period_info": {
         **base.period_info,
         "information_response": PeriodInfo(practice=True, source="CNIL internal guide")}})
     at = datetime(2026, 1, 5, 18, tzinfo=UTC)
-    m = Machine.open(CaseInput(case_id="P-1", controller=Controller(name="A", country="FR")),
+    m = open_machine(CaseInput(case_id="P-1", controller=Controller(name="A", country="FR")),
                      proc, at)
     for e in ({"type": "complaint_received", "date": "2026-01-05", "subject": "s",
                "complainant_ref": "c"},

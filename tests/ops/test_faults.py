@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.register import Register
 from enforcement.case.models import EVENT_ADAPTER, CaseInput, Controller, Event
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure
 from enforcement.law.timelimits import compute_deadline
 from enforcement.ops.temporal import SEARCH_KEYS, binary, case_status, open_case, send_event
 from tests.fixtures_temporal import days_ago, running_worker

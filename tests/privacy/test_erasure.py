@@ -29,7 +29,6 @@ from activities.register import (
     event_hash,
 )
 from activities.register_db import alembic_config, make_engine, metadata, migrate
-from enforcement.case.machine import Machine
 from enforcement.case.models import (
     EVENT_ADAPTER,
     CaseInput,
@@ -37,7 +36,7 @@ from enforcement.case.models import (
     Notification,
     RegisterBatch,
 )
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure, open_machine
 from enforcement.interfaces.cli import app
 from enforcement.privacy.redact import PERSONAL_KEYS
 
@@ -135,7 +134,7 @@ def run_case(case_id: str, p: People, events: list[dict[str, Any]]
                     complainant_email=p.complainant_email,
                     controller=Controller(name=p.controller, country="US",
                                           email=p.controller_email))
-    machine = Machine.open(inp, get_procedure("fr-cnil"), noon("2020-05-25"))
+    machine = open_machine(inp, get_procedure("fr-cnil"), noon("2020-05-25"))
     batches: list[RegisterBatch] = []
     notes: list[Notification] = []
 

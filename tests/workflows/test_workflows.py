@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.register import Register
 from enforcement.case.models import EVENT_ADAPTER, CaseInput, CaseStatus, Controller, Event
-from enforcement.case.procedure import get_procedure
+from enforcement.families import get_procedure
 from enforcement.law.timelimits import compute_deadline, extend_deadline
 from enforcement.ops.temporal import CaseError, case_status, open_case, send_event
 from enforcement.simulation.engine import SimCase, simulate

@@ -24,7 +24,7 @@ import structlog
 from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
-from enforcement.case.procedure import all_procedures
+from enforcement.families import all_procedures
 from enforcement.interfaces.api import cases, procedures
 from enforcement.interfaces.api.access import CONTROLLER_EVENTS, EngineState, load_grants
 from enforcement.interfaces.api.errors import install, known_query

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from enforcement.case.ics import case_calendar
 from enforcement.case.models import DAY_PATTERN, INSTANT_PATTERN, CaseInput, CaseStatus, Event
+from enforcement.families import ALL_STAGES
 from enforcement.interfaces.api.access import (
     CONTROLLER_EVENTS,
     Anyone,
@@ -20,7 +21,6 @@ from enforcement.interfaces.api.access import (
 )
 from enforcement.interfaces.api.errors import ApiError, read_moment, responses
 from enforcement.ops.temporal import (
-    ALL_STAGES,
     CURSOR,
     CaseSummary,
     controller_hash,

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from enforcement.case.models import DAY_PATTERN, INSTANT_PATTERN, PERIOD_PATTERN
-from enforcement.case.procedure import Procedure, ProcedureError, all_procedures, get_procedure
+from enforcement.case.procedure import Procedure, ProcedureError
+from enforcement.families import all_procedures, get_procedure
 from enforcement.interfaces.api.access import Anyone
 from enforcement.interfaces.api.errors import read_moment, responses
 from enforcement.law.calendars import CalendarError
