@@ -108,6 +108,9 @@ class CaseState(CaseStatus):
     log_complete: bool = False
     opened_with: CaseInput | None = None
     id_uses: dict[str, IdUse] = Field(default_factory=dict)
+    # What a family keeps of a case beyond the shared state (a notice's urgency, which rule
+    # of a transitional provision applies), by name.
+    family_data: dict[str, Any] = Field(default_factory=dict)
     # Register entries the register refused for good (the workflow shell holds them here,
     # so that they follow the case into its sanction-stage workflow and back).
     unrecorded: list[RegisterEntry] = Field(default_factory=list)
@@ -153,6 +156,11 @@ class Machine:
     ANSWERS: ClassVar[dict[str, tuple[str, ...]]] = {}
     # The sentence a complaint's progress deadline starts its explanation with.
     COMPLAINANT_REMEDY: ClassVar[str] = ""
+    # The periods every procedure file of the family gives, and its cut-over dates.
+    REQUIRED_PERIODS: ClassVar[tuple[str, ...]] = ()
+    REQUIRED_CUTOVERS: ClassVar[tuple[str, ...]] = ()
+    # Deadlines counted by a period of another name (the file's), e.g. each notice's appeal.
+    PERIOD_OF: ClassVar[dict[str, str]] = {}
     # Same-instant events are applied in the family's stage order: the order of ACCEPTS.
     EVENT_ORDER: ClassVar[dict[str, int]] = {}
 
@@ -284,9 +292,12 @@ class Machine:
         self._register("deadlines", f"deadline:{rec.seq}:{step}", at, data)
 
     def _open_deadline(self, name: str, trigger: date | datetime, period: str | Period,
-                       at: datetime, preface: tuple[str, ...] = ()) -> DeadlineRecord:
-        dl = compute_deadline(trigger, period, self.cal, self.p.rules_for(name))
-        note = self.p.practice_note(name)
+                       at: datetime, preface: tuple[str, ...] = (),
+                       own: bool = False) -> DeadlineRecord:
+        """A deadline counted from `trigger`. `own`: the act set its period itself, so the
+        file's period (and whether it is office practice) does not come into it."""
+        dl = compute_deadline(trigger, period, self.cal, self.p.rules_for(self._param(name)))
+        note = None if own else self.p.practice_note(self._param(name))
         return self._add_deadline(name, dl, at, (*preface, note) if note else preface)
 
     def _add_deadline(self, name: str, dl: Deadline, at: datetime,
@@ -308,11 +319,17 @@ class Machine:
     def _core(self, rec: DeadlineRecord) -> Deadline:
         return deadline_from_record(rec.trigger_date, rec.period, rec.raw_end, rec.due,
                                     rec.expires_at, rec.explanation,
-                                    rec.rules or self.p.rules_for(rec.name).name, self.cal)
+                                    rec.rules or self.p.rules_for(self._param(rec.name)).name,
+                                    self.cal)
 
     def _done(self, rec: DeadlineRecord) -> str:
         """What a deadline becomes when its act is done in time: a right is exercised."""
-        return "exercised" if self.legal_time and self.p.is_right(rec.name) else "met"
+        return ("exercised" if self.legal_time and self.p.is_right(self._param(rec.name))
+                else "met")
+
+    def _param(self, deadline: str) -> str:
+        """The procedure file's period a deadline is counted by."""
+        return self.PERIOD_OF.get(deadline, deadline)
 
     def _meet(self, name: str, when: date | datetime, at: datetime) -> DeadlineRecord | None:
         """The deadline `name` met by an act dated `when`, judged by that legal date: a
@@ -615,8 +632,9 @@ class Machine:
                      "Investigation opened", now, {"kind": ev.kind})
 
     def _on_information_requested(self, ev: Any, n: int, now: datetime) -> None:
-        period = ev.period or self.p.periods.information_response
-        rec = self._open_deadline("information_response", ev.date, period, now)
+        period = ev.period or self.p.period("information_response").text
+        rec = self._open_deadline("information_response", ev.date, period, now,
+                                  own=ev.period is not None)
         if self.s.stage in ("new", "complaint"):
             self._set_stage("investigation", now)
         self._notify(f"event:{n}", ("controller",), "information_requested",
@@ -934,7 +952,7 @@ class Machine:
         self.refresh_sanction(local_date(now, self.cal))
 
     def _expire(self, rec: DeadlineRecord, now: datetime) -> None:
-        lapsed = self.legal_time and self.p.is_right(rec.name)
+        lapsed = self.legal_time and self.p.is_right(self._param(rec.name))
         self._deadline_status(rec, "lapsed" if lapsed else "missed", now)
         self._timeline(rec.due, "deadline", rec.name,
                        f"{'lapsed' if lapsed else 'expired'} at {rec.expires_at.isoformat()}"

@@ -382,6 +382,64 @@ class EventWithdrawn(_Correction):
     type: Literal["event_withdrawn"]
 
 
+# --- the UK ICO's notices (enforcement.families.uk_ico) ---------------------------------------
+
+class InformationNoticeGiven(_Event):
+    """DPA 2018 s. 142: the period to answer is the notice's own (no default)."""
+
+    type: Literal["information_notice_given"]
+    period: PeriodText
+    urgent: bool = Field(default=False, description="stated urgent with reasons (s. 142(7))")
+    _p = field_validator("period")(_check_period)
+
+
+class EnforcementNoticeGiven(_Event):
+    """DPA 2018 s. 149-150: the steps required and the period to take them."""
+
+    type: Literal["enforcement_notice_given"]
+    period: PeriodText
+    measures: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]] = Field(
+        default_factory=list, max_length=50)
+    urgent: bool = Field(default=False, description="stated urgent with reasons (s. 150(8))")
+    _p = field_validator("period")(_check_period)
+
+
+class NoticeOfIntentGiven(_Event):
+    """DPA 2018 Sch. 16 para 2-3: the period for representations (at least 21 days)."""
+
+    type: Literal["notice_of_intent_given"]
+    period: PeriodText | None = Field(
+        default=None, description="for representations; none: the statutory minimum")
+    _p = field_validator("period")(_check_period)
+
+
+class RepresentationsMade(_Event):
+    type: Literal["representations_made"]
+    oral: bool = False
+
+
+class PenaltyNoticeGiven(_Event):
+    """DPA 2018 s. 155 and Sch. 16 para 4-6: the amount, in the procedure's currency, and the
+    period to pay it (at least 28 days)."""
+
+    type: Literal["penalty_notice_given"]
+    amount: int = Field(ge=1, le=MAX_AMOUNT_EUR)
+    payment_period: PeriodText | None = Field(
+        default=None, description="none: the statutory minimum")
+    lower_tier: bool = Field(default=False, description="the standard maximum (s. 157(6))")
+    _p = field_validator("payment_period")(_check_period)
+
+
+class NoPenaltyNoticeGiven(_Event):
+    """DPA 2018 Sch. 16 para 4(A2)(b): the Commissioner decided not to give a penalty."""
+
+    type: Literal["no_penalty_notice_given"]
+
+
+class PenaltyPaid(_Event):
+    type: Literal["penalty_paid"]
+
+
 Event = Annotated[
     ComplaintReceived | InvestigationOpened | InformationRequested | InformationProvided
     | NoBreachFound | FormalNoticeIssued | ExtensionGranted | ComplianceEvidenceSubmitted
@@ -389,7 +447,9 @@ Event = Annotated[
     | RapporteurDesignated | ReportNotified | ObservationsSubmitted | RapporteurReplied
     | HearingScheduled | HearingHeld | SanctionDecided | DecisionNotified | AppealLodged
     | ComplianceEstablished | LiquidationOpened | PenaltyLiquidated | CaseClosed
-    | ReferralUndone | EventCorrected | EventWithdrawn,
+    | ReferralUndone | InformationNoticeGiven | EnforcementNoticeGiven | NoticeOfIntentGiven
+    | RepresentationsMade | PenaltyNoticeGiven | NoPenaltyNoticeGiven | PenaltyPaid
+    | EventCorrected | EventWithdrawn,
     Field(discriminator="type"),
 ]
 CORRECTIONS = ("event_corrected", "event_withdrawn")

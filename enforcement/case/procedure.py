@@ -15,9 +15,14 @@ marks a value not checked against the consolidated text; `practice = true` label
 practice (not law), which every explanation using it says; `kind` is "right" (a party's
 option: it ends exercised or lapsed) or "obligation" (met or missed); `holder` names who
 holds it. `referral_grace`, a wait of the engine's own rather than a legal period, may be
-"0 days" (no wait). A bare length (schema 1) still reads as before. `family` leaves room for
-procedure families. Copies of older files kept in running workflows' inputs stay readable:
-every field added since has a default.
+"0 days" (no wait). A bare length (schema 1) still reads as before.
+
+Schema 3 names the file's procedure family (`family = "cnil"` or `"uk-ico"`, the modules of
+enforcement.families), which says which periods the file must give (the schema marks none
+required: each family does), and may give `[cutovers]`: the dates from which a transitional
+provision applies, by name. Files of schema 1 and 2 run the `cnil` family whatever their
+`family` says. Copies of older files kept in running workflows' inputs stay readable: every
+field added since has a default.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -68,7 +74,7 @@ class CalendarParams(_Strict):
     timezone: str | None = None
 
 
-SCHEMAS = (1, 2)
+SCHEMAS = (1, 2, 3)
 # A party's options, which end exercised or lapsed, when the file does not say (domain.md
 # section 4): the appeal and the controller's observations.
 DEFAULT_RIGHTS = frozenset({"appeal", "report_observations", "reply_observations",
@@ -108,20 +114,32 @@ ZERO = re.compile(r"\s*0\s*(working\s+|calendar\s+)?days?\s*")
 class Periods(_Strict):
     """Every period of the procedure, as period text ("2 months")."""
 
-    complainant_progress: str = Field(description="complainant may go to court if not informed")
-    information_response: str = Field(description="default answer period of a request")
-    formal_notice_compliance: str = Field(description="default compliance period of a notice")
-    formal_notice_minimum: str = Field(description="shortest compliance period allowed")
-    report_observations: str
-    reply_observations: str
-    hearing_minimum_notice: str
-    appeal: str
+    complainant_progress: str | None = Field(
+        default=None, description="complainant may go to court if not informed")
+    information_response: str | None = Field(
+        default=None, description="default answer period of a request")
+    formal_notice_compliance: str | None = Field(
+        default=None, description="default compliance period of a notice")
+    formal_notice_minimum: str | None = Field(
+        default=None, description="shortest compliance period allowed")
+    report_observations: str | None = None
+    reply_observations: str | None = None
+    hearing_minimum_notice: str | None = None
+    appeal: str | None = None
     appeal_abroad_extension: str | None = None
     appeal_overseas_extension: str | None = Field(
         default=None, description="for a controller in a French overseas territory (R421-7)")
-    liquidation_observations: str
+    liquidation_observations: str | None = None
     sanction_decision_limit: str | None = Field(
-        default=None, description="latest decision after the report (UK: 6 months)")
+        default=None, description="read from files before schema 3; no family uses it")
+    representations_minimum: str | None = Field(
+        default=None, description="shortest period for representations on a notice of intent")
+    payment_minimum: str | None = Field(
+        default=None, description="shortest period to pay a penalty")
+    penalty_notice_limit: str | None = Field(
+        default=None, description="after a notice of intent, the time to give the penalty")
+    urgent_notice_minimum: str | None = Field(
+        default=None, description="shortest time an urgent notice may give")
     referral_grace: str | None = Field(
         default=None, description="how long an automatic referral waits for a late record "
         "of a timely act (office practice, not law); none: it does not wait")
@@ -152,7 +170,7 @@ class Caps(_Strict):
     fine_turnover_pct: float = Field(ge=0, le=100)
     fine_lower_max: int | None = Field(default=None, gt=0)
     fine_lower_turnover_pct: float | None = Field(default=None, ge=0, le=100)
-    penalty_per_day_max: int = Field(gt=0)
+    penalty_per_day_max: int | None = Field(default=None, gt=0)
 
     def fine_cap(self, annual_turnover: int | None, lower_tier: bool = False) -> int:
         fixed, pct = self.fine_max, self.fine_turnover_pct
@@ -180,6 +198,9 @@ class Procedure(_Strict):
     formal_notice_max_extensions: int = Field(default=1, ge=0)
     sources: list[str] = Field(default_factory=list)
     period_info: dict[str, PeriodInfo] = Field(default_factory=dict)
+    cutovers: dict[str, date] = Field(
+        default_factory=dict, description="dates from which a new rule applies (transitional "
+        "provisions), by name; each family says which it reads")
     overseas_countries: list[str] = Field(
         default_factory=list, description="country codes of the authority's overseas "
         "territories, whose residents get appeal_overseas_extension instead of the abroad one")
@@ -212,6 +233,12 @@ class Procedure(_Strict):
             raise ValueError(f"schema {v} is not known; accepted: "
                              f"{', '.join(str(x) for x in SCHEMAS)}")
         return v
+
+    @model_validator(mode="after")
+    def _family_named(self) -> Procedure:
+        if self.schema_version >= 3 and not self.family:
+            raise ValueError("family: a schema-3 file names its procedure family")
+        return self
 
     @model_validator(mode="after")
     def _info_names_periods(self) -> Procedure:

@@ -4,6 +4,8 @@ written against the case machine shared by all (enforcement.case.machine). A pro
 names its family and gives the parameters (procedures/*.toml).
 
 - `cnil` (cnil.py): the CNIL's sanction procedure, ordinary, simplified and urgency.
+- `uk-ico` (uk_ico.py): the UK ICO's information, enforcement and penalty notices under the
+  Data Protection Act 2018.
 
 This module maps a procedure to its family's machine, and loads the procedure files checked
 against the family they name (its periods all given)."""
@@ -19,9 +21,11 @@ from enforcement.case.models import CaseInput, Event
 from enforcement.case.procedure import Procedure, ProcedureError
 from enforcement.case.procedure import all_procedures as _all_files
 from enforcement.families.cnil import CnilMachine
+from enforcement.families.uk_ico import IcoMachine
 
 FAMILIES: dict[str, type[Machine]] = {
     CnilMachine.FAMILY: CnilMachine,
+    IcoMachine.FAMILY: IcoMachine,
 }
 # Before schema 3 every procedure ran the CNIL's stages, whatever its file said.
 DEFAULT_FAMILY = CnilMachine.FAMILY
@@ -65,11 +69,28 @@ def accepted_at(proc: Procedure, stage: str) -> tuple[str, ...]:
     return machine_class(proc).ACCEPTS.get(stage, ())
 
 
+def check_family(proc: Procedure) -> type[Machine]:
+    """The procedure's family machine; ProcedureError naming what the file lacks for it."""
+    cls = machine_class(proc)
+    missing = [p for p in cls.REQUIRED_PERIODS if getattr(proc.periods, p) is None]
+    if missing:
+        raise ProcedureError(f"{proc.name}.toml: periods: the {cls.FAMILY} family needs "
+                             f"{', '.join(missing)}")
+    lacking = [c for c in cls.REQUIRED_CUTOVERS if c not in proc.cutovers]
+    if lacking:
+        raise ProcedureError(f"{proc.name}.toml: cutovers: the {cls.FAMILY} family needs "
+                             f"{', '.join(lacking)}")
+    if cls.FAMILY == DEFAULT_FAMILY and proc.caps.penalty_per_day_max is None:
+        raise ProcedureError(f"{proc.name}.toml: caps: the {cls.FAMILY} family needs "
+                             f"penalty_per_day_max")
+    return cls
+
+
 def all_procedures(directory: Path | None = None) -> dict[str, Procedure]:
     """Every procedure file, each checked against its family."""
     found = _all_files(directory)
     for proc in found.values():
-        machine_class(proc)
+        check_family(proc)
     return found
 
 

@@ -89,6 +89,10 @@ class CnilMachine(Machine):
     HANDED_OFF: ClassVar[tuple[str, ...]] = SANCTION_STAGES
     ACCEPTS: ClassVar[dict[str, tuple[str, ...]]] = ACCEPTS
     ANSWERS: ClassVar[dict[str, tuple[str, ...]]] = ANSWERS
+    REQUIRED_PERIODS: ClassVar[tuple[str, ...]] = (
+        "complainant_progress", "information_response", "formal_notice_compliance",
+        "formal_notice_minimum", "report_observations", "reply_observations",
+        "hearing_minimum_notice", "appeal", "liquidation_observations")
     COMPLAINANT_REMEDY: ClassVar[str] = (
         "The complainant may go to court if not informed of progress within this period "
         "(GDPR art. 78(2)).")
@@ -154,8 +158,8 @@ class CnilMachine(Machine):
     # --- the family's events ---------------------------------------------------------------
 
     def _check_formal_notice_issued(self, ev: Any) -> None:
-        period = parse_period(ev.period or self.p.periods.formal_notice_compliance)
-        minimum = parse_period(self.p.periods.formal_notice_minimum)
+        period = parse_period(ev.period or self.p.period("formal_notice_compliance"))
+        minimum = self.p.period("formal_notice_minimum")
         rules = self.p.rules_for("formal_notice_compliance")
         given = compute_deadline(ev.date, period, self.cal, rules)
         least = compute_deadline(ev.date, minimum, self.cal, rules)
@@ -167,8 +171,9 @@ class CnilMachine(Machine):
     def _on_formal_notice_issued(self, ev: Any, n: int, now: datetime) -> None:
         self._meet("complainant_progress", ev.date, now)
         self._set_stage("formal_notice", now)
-        period = ev.period or self.p.periods.formal_notice_compliance
-        rec = self._open_deadline("formal_notice_compliance", ev.date, period, now)
+        period = ev.period or self.p.period("formal_notice_compliance").text
+        rec = self._open_deadline("formal_notice_compliance", ev.date, period, now,
+                                  own=ev.period is not None)
         self._notify(f"event:{n}", ("controller",), "formal_notice_issued",
                      f"Formal notice: comply by {rec.due}", now,
                      {"deadline": _dl(rec), "measures": ev.measures})
@@ -346,10 +351,11 @@ class CnilMachine(Machine):
                      f"{fixed:,}; no annual turnover is known for the controller")
             raise EventRejected(f"sanction_decided rejected: a fine of {ev.fine_eur:,} "
                                 f"{self.p.currency} is above the cap of {cap:,} ({basis})")
-        if ev.penalty_per_day_eur > caps.penalty_per_day_max:
+        if ev.penalty_per_day_eur > (caps.penalty_per_day_max or 0):
             raise EventRejected(
                 f"sanction_decided rejected: a daily penalty of {ev.penalty_per_day_eur:,} "
-                f"{self.p.currency} is above the cap of {caps.penalty_per_day_max:,} per day")
+                f"{self.p.currency} is above the cap of {caps.penalty_per_day_max or 0:,} per "
+                f"day")
 
     def _on_sanction_decided(self, ev: Any, n: int, now: datetime) -> None:
         self._set_stage("decided", now)

@@ -48,7 +48,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from enforcement.case.machine import EventRejected, Machine, _dl, _iso
+from enforcement.case.machine import EventRejected, Machine, _day, _dl, _instant
 from enforcement.case.models import DeadlineRecord
 from enforcement.law.periods import parse_period
 from enforcement.law.timelimits import as_instant, compute_deadline, local_date
@@ -91,7 +91,9 @@ class IcoMachine(Machine):
         "complainant_progress", "appeal", "representations_minimum", "payment_minimum",
         "penalty_notice_limit", "urgent_notice_minimum")
     PERIOD_OF: ClassVar[dict[str, str]] = {"penalty_notice_appeal": "appeal",
-                                           "enforcement_notice_appeal": "appeal"}
+                                           "enforcement_notice_appeal": "appeal",
+                                           "representations": "representations_minimum",
+                                           "payment": "payment_minimum"}
     REQUIRED_CUTOVERS: ClassVar[tuple[str, ...]] = (DUAA,)
     COMPLAINANT_REMEDY: ClassVar[str] = (
         "If the Commissioner has not told the complainant of progress or the outcome within "
@@ -120,6 +122,16 @@ class IcoMachine(Machine):
                 f"{given.due}. Accepted: a period ending on or after {appeal.due}, or a "
                 f"notice stated urgent")
 
+    def _under(self, minimum: str, start: date | datetime, given: str | None) -> bool:
+        """Whether the period an act gives is shorter than the file's `minimum` (its length,
+        before any move off a holiday); none given: the minimum applies."""
+        if given is None:
+            return False
+        rules = self.p.rules_for(minimum)
+        end = compute_deadline(start, given, self.cal, rules).raw_end
+        least = self._compute(minimum, start).raw_end
+        return _instant(end, self.cal) < _instant(least, self.cal)
+
     def _compute(self, period: str, start: date | datetime) -> Any:
         return compute_deadline(start, self.p.period(period), self.cal, self.p.rules_for(period))
 
@@ -128,14 +140,15 @@ class IcoMachine(Machine):
                                 "s. 142(7)")
 
     def _on_information_notice_given(self, ev: Any, n: int, now: datetime) -> None:
-        rec = self._open_deadline("information_response", ev.date, ev.period, now, (
+        rec = self._open_deadline("information_response", ev.date, ev.period, now, own=True,
+                                  preface=(
             "The period the information notice sets (DPA 2018 s. 142(3)(c))"
             + (", stated urgent (s. 142(7))." if ev.urgent else
                "; it cannot end before the period for appealing the notice (s. 142(5)), "
                "and an appeal suspends it (s. 142(6))."),))
         if self.s.stage in ("new", "complaint"):
             self._set_stage("investigation", now)
-        self._notify(f"event:{n}", ("controller",), "information_requested",
+        self._notify(f"event:{n}", ("controller",), "ico_information_notice",
                      f"Information notice: answer by {rec.due}", now, {"deadline": _dl(rec)})
 
     def _check_enforcement_notice_given(self, ev: Any) -> None:
@@ -146,7 +159,8 @@ class IcoMachine(Machine):
         self._meet("complainant_progress", ev.date, now)
         self._set_stage("enforcement_notice", now)
         self.s.family_data["urgent_notice"] = ev.urgent
-        rec = self._open_deadline("enforcement_notice_compliance", ev.date, ev.period, now, (
+        rec = self._open_deadline("enforcement_notice_compliance", ev.date, ev.period, now,
+                                  own=True, preface=(
             "The time the enforcement notice sets (DPA 2018 s. 150(4))"
             + (", stated urgent (s. 150(8)): an appeal does not suspend it." if ev.urgent else
                "; not before the period for appealing the notice ends (s. 150(6)), and not "
@@ -154,10 +168,10 @@ class IcoMachine(Machine):
         appeal = self._open_deadline("enforcement_notice_appeal", ev.date,
                                      self.p.period("appeal"), now, (
             f"An appeal against the notice lies to {TRIBUNAL} (DPA 2018 s. 162(1)(c)).",))
-        self._notify(f"event:{n}", ("controller",), "formal_notice_issued",
+        self._notify(f"event:{n}", ("controller",), "ico_enforcement_notice",
                      f"Enforcement notice: comply by {rec.due}", now,
                      {"deadline": _dl(rec), "appeal": _dl(appeal), "measures": ev.measures})
-        self._notify(f"event:{n}", ("complainant",), "progress",
+        self._notify(f"event:{n}", ("complainant",), "ico_progress",
                      "Progress of your complaint: enforcement notice given", now)
 
     def _on_compliance_accepted(self, ev: Any, n: int, now: datetime) -> None:
@@ -192,8 +206,8 @@ class IcoMachine(Machine):
                            "determination or withdrawal of the appeal (DPA 2018 s. 150(7)); "
                            "once it is decided, record the notice's time again as a new "
                            "enforcement_notice_given (the reading chosen here)")
-        self._notify(f"event:{n}", ("case_handler",), "appeal_lodged",
-                     f"Appeal lodged before {court}", now)
+        self._notify(f"event:{n}", ("case_handler",), "ico_appeal_lodged",
+                     f"Appeal lodged before {court}", now, {"court": court})
 
     # --- the penalty: notice of intent, representations, penalty notice -----------------------
 
@@ -203,15 +217,12 @@ class IcoMachine(Machine):
         return local_date(given, self.cal) < self.p.cutovers[DUAA]
 
     def _check_notice_of_intent_given(self, ev: Any) -> None:
-        least = self.p.period("representations_minimum")
-        given = compute_deadline(ev.date, ev.period or least, self.cal,
-                                 self.p.rules_for("representations"))
-        minimum = self._compute("representations_minimum", ev.date)
-        if given.expires_at < minimum.expires_at:
+        if self._under("representations_minimum", ev.date, ev.period):
             raise EventRejected(
                 f"notice_of_intent_given rejected: a period for representations of "
-                f"{parse_period(ev.period).text} is under {least.text} beginning when the "
-                f"notice is given (DPA 2018 Sch. 16 para 3(4))")
+                f"{parse_period(ev.period).text} is under "
+                f"{self.p.period('representations_minimum').text} beginning when the notice is "
+                f"given (DPA 2018 Sch. 16 para 3(4))")
 
     def _on_notice_of_intent_given(self, ev: Any, n: int, now: datetime) -> None:
         self._meet("complainant_progress", ev.date, now)
@@ -235,7 +246,7 @@ class IcoMachine(Machine):
                 f"(s. 161A)."))
         limit = self._open_deadline("penalty_notice_limit", ev.date,
                                     self.p.period("penalty_notice_limit"), now, (why,))
-        self._notify(f"event:{n}", ("controller",), "report_notified",
+        self._notify(f"event:{n}", ("controller",), "ico_notice_of_intent",
                      f"Notice of intent: representations by {rep.due}", now,
                      {"deadline": _dl(rep), "limit": _dl(limit)})
 
@@ -249,7 +260,7 @@ class IcoMachine(Machine):
 
     def _on_representations_made(self, ev: Any, n: int, now: datetime) -> None:
         self._meet("representations", ev.date, now)
-        self._notify(f"event:{n}", ("case_handler",), "observations_submitted",
+        self._notify(f"event:{n}", ("case_handler",), "ico_representations",
                      "Representations made" + (" (oral)" if ev.oral else ""), now)
 
     def _check_penalty_notice_given(self, ev: Any) -> None:
@@ -276,14 +287,12 @@ class IcoMachine(Machine):
                 f"penalty_notice_given rejected: {ev.amount:,} {self.p.currency} is above the "
                 f"{which} of {cap:,} {self.p.currency}"
                 + ("" if turnover else "; no annual turnover is known for the controller"))
-        least = self.p.period("payment_minimum")
-        given = compute_deadline(ev.date, ev.payment_period or least, self.cal,
-                                 self.p.rules_for("payment"))
-        if given.expires_at < self._compute("payment_minimum", ev.date).expires_at:
+        if self._under("payment_minimum", ev.date, ev.payment_period):
             raise EventRejected(
                 f"penalty_notice_given rejected: a payment period of "
-                f"{parse_period(ev.payment_period).text} is under {least.text} beginning when "
-                f"the penalty notice is given (DPA 2018 Sch. 16 para 6(2))")
+                f"{parse_period(ev.payment_period).text} is under "
+                f"{self.p.period('payment_minimum').text} beginning when the penalty notice is "
+                f"given (DPA 2018 Sch. 16 para 6(2))")
 
     def _on_penalty_notice_given(self, ev: Any, n: int, now: datetime) -> None:
         self._meet("penalty_notice_limit", ev.date, now)
@@ -303,26 +312,25 @@ class IcoMachine(Machine):
             "publish": False, "injunction_period": None})
         self._timeline(ev.date, "outcome", "penalty_notice_given",
                        f"penalty {ev.amount:,} {self.p.currency}, payable by {pay.due}")
-        self._notify(f"event:{n}", ("controller",), "decision_notified",
+        self._notify(f"event:{n}", ("controller",), "ico_penalty_notice",
                      f"Penalty notice: {ev.amount:,} {self.p.currency}, pay by {pay.due}, "
                      f"appeal by {appeal.due}", now,
                      {"deadline": _dl(pay), "appeal": _dl(appeal), "fine_eur": ev.amount})
-        self._notify(f"event:{n}", ("complainant",), "outcome",
+        self._notify(f"event:{n}", ("complainant",), "ico_outcome",
                      "Outcome of your complaint: penalty notice given", now,
                      {"fine_eur": ev.amount})
 
     def _on_no_penalty_notice_given(self, ev: Any, n: int, now: datetime) -> None:
         self._meet("penalty_notice_limit", ev.date, now)
         self._notify(f"event:{n}", ("controller", "complainant", "case_handler"),
-                     "case_closed", "No penalty notice will be given: case closed", now,
-                     {"reason": "no penalty (DPA 2018 Sch. 16 para 4(A2)(b))"})
+                     "ico_no_penalty", "No penalty notice will be given: case closed", now)
         self._close("no_penalty", ev.date, now)
 
     def _on_penalty_paid(self, ev: Any, n: int, now: datetime) -> None:
         self._meet("payment", ev.date, now)
         self._timeline(ev.date, "outcome", "penalty_paid",
                        f"{self.s.sanction.fine_eur:,} {self.p.currency}")
-        self._notify(f"event:{n}", ("case_handler",), "penalty_liquidated",
+        self._notify(f"event:{n}", ("case_handler",), "ico_penalty_paid",
                      "Penalty paid", now, {"amount_eur": self.s.sanction.fine_eur})
         if self.pending("penalty_notice_appeal") is None:
             self._close("paid", ev.date, now)
@@ -357,12 +365,8 @@ class IcoMachine(Machine):
         elif rec.name == "penalty_notice_appeal":
             paid = self._latest("payment")
             if paid is not None and paid.status == "met":
-                self._close("paid", rec.due, now)
+                self._close("paid", _day(rec.due), now)
 
     def _revived(self, rec: DeadlineRecord) -> None:
         if rec.name == "enforcement_notice_compliance":
             self.s.family_data.pop("notice_breached", None)
-
-
-def _unused(_d: date) -> str:
-    return _iso(_d)

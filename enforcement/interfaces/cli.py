@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from enforcement.case.procedure import DEADLINE_PERIODS, ProcedureError
-from enforcement.families import all_procedures, get_procedure
+from enforcement.families import all_procedures, family_of, get_procedure, machine_class
 from enforcement.law.calendars import Calendar, CalendarError, get_calendar
 from enforcement.law.periods import PeriodError
 from enforcement.law.timelimits import (
@@ -98,9 +98,12 @@ def procedures_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
         out.print_json(json.dumps([{"name": p.name, "title": p.title, "country": p.country}
                                    for p in procs.values()]))
         return
-    table = Table("name", "title", "calendar", "rules")
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    for heading in ("family", "title", "calendar", "rules"):
+        table.add_column(heading)
     for p in procs.values():
-        table.add_row(p.name, p.title, f"{p.cal.key} {p.cal.timezone}", p.rules)
+        table.add_row(p.name, family_of(p), p.title, f"{p.cal.key} {p.cal.timezone}", p.rules)
     out.print(table)
 
 
@@ -114,7 +117,10 @@ def procedures_show(name: str, as_json: Annotated[bool, typer.Option("--json")] 
     if as_json:
         out.print_json(proc.model_dump_json())
         return
+    family = machine_class(proc)
     out.print(f"[bold]{proc.name}[/bold]: {proc.title}")
+    out.print(f"family: {family.FAMILY} (enforcement/families/{family.FAMILY.replace('-', '_')}"
+              f".py); stages: {', '.join(family.STAGES)}, closed")
     out.print(f"authority: {proc.authority}; calendar {proc.cal.key}, {proc.cal.timezone}; "
               f"rules {proc.rules}; currency {proc.currency}")
     table = Table("period", "length", "rules", "kind", "source", "confirmed")
@@ -125,16 +131,24 @@ def procedures_show(name: str, as_json: Annotated[bool, typer.Option("--json")] 
                 "yes" if info.confirmed else "no")
             source = (info.source if info else "") + (" (office practice)"
                                                       if info and info.practice else "")
-            kind = ("right" if proc.is_right(key) else "obligation") \
-                if key in DEADLINE_PERIODS else ""
+            kind = (info.kind if info is not None and info.kind else
+                    ("right" if proc.is_right(key) else "obligation")
+                    if key in DEADLINE_PERIODS else "")
             table.add_row(key, value, proc.rules_for(key).name, kind, source, confirmed)
     out.print(table)
     caps = proc.caps
     out.print(f"reminders: {', '.join(str(d) for d in proc.reminders.offsets_days)} days before")
-    out.print(f"fine cap: {caps.fine_max:,} or {caps.fine_turnover_pct}% of turnover; "
-              f"daily penalty cap: {caps.penalty_per_day_max:,}")
-    out.print(f"compliance expiry refers the case: {proc.refer_on_compliance_expiry}; "
-              f"formal notice extensions allowed: {proc.formal_notice_max_extensions}")
+    lower = (f"; lower tier {caps.fine_lower_max:,} or {caps.fine_lower_turnover_pct}%"
+             if caps.fine_lower_max else "")
+    daily = (f"{caps.penalty_per_day_max:,}" if caps.penalty_per_day_max is not None
+             else "none")
+    out.print(f"fine cap: {caps.fine_max:,} or {caps.fine_turnover_pct}% of turnover{lower}; "
+              f"daily penalty cap: {daily}")
+    for cut, day in proc.cutovers.items():
+        out.print(f"cut-over {cut}: {day.isoformat()}")
+    if family.FAMILY == "cnil":
+        out.print(f"compliance expiry refers the case: {proc.refer_on_compliance_expiry}; "
+                  f"formal notice extensions allowed: {proc.formal_notice_max_extensions}")
 
 
 # --- enforce case: cases on the engine (issue 5) --------------------------------------------

@@ -82,9 +82,21 @@ RULE_SETS: dict[str, RuleSet] = {
         "common-law rule for a period after an event",
         "corresponding-date rule, Dodds v Walker [1981] UKHL 1", "GRC Rules r. 12(2)", False,
         closes_at=time(17, 0), cite_close="GRC Rules r. 12(1)"),
-    # DPA 2018 Sch. 16 para 2(2) and 3(4): periods "beginning when" the notice is given. The
-    # first day counts (Zoan v Rouamba [2000] EWCA Civ 8 on "beginning with"), and no rule
-    # moves a last day off a weekend or bank holiday.
+    # DPA 2018 s. 205(2): the Act's periods in hours, days, weeks, months or years are read
+    # under Art. 3 of Reg. 1182/71, save in the provisions it lists (Sch. 16 is not one): the
+    # day of the event is left out, a last day on a Saturday, Sunday or bank holiday moves
+    # to the next working day, a period of two days or more holds two working days.
+    "uk-dpa": RuleSet(
+        "uk-dpa", "Data Protection Act 2018 s. 205(2), which applies Regulation (EEC, "
+        "Euratom) No 1182/71 art. 3",
+        "DPA 2018 s. 205(2) and Reg. 1182/71 art. 3(1)",
+        "DPA 2018 s. 205(2) and Reg. 1182/71 art. 3(2)(c)",
+        "DPA 2018 s. 205(2) and Reg. 1182/71 art. 3(4)", True,
+        "DPA 2018 s. 205(2) and Reg. 1182/71 art. 3(5)", hours_from_next_hour=True),
+    # UK statutes whose periods run "beginning with" a day, where no rule like s. 205(2)
+    # applies (in the DPA 2018: s. 161 and Sch. 15, which s. 205(2) excepts): the first day
+    # counts (Zoan v Rouamba [2000] EWCA Civ 8), and no rule moves a last day off a weekend
+    # or bank holiday.
     "uk-statute-beginning": RuleSet(
         "uk-statute-beginning", "UK statute, period beginning with the event",
         "the statute counts the period as beginning with that day; Zoan v Rouamba [2000] "

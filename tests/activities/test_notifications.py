@@ -526,20 +526,38 @@ def _every_notification() -> list[Notification]:
          ("2022-04-01", "advance", {}),
          ("2022-04-01", "referral_undone", {"reason": "evidence to weigh"})],
     ]
+    # The ICO's notices (its own templates): enforcement notice, appeal, notice of intent,
+    # representations, penalty notice paid; a notice of intent closed with no penalty.
+    ico = [
+        [("2026-01-05", "complaint_received", {"subject": "s", "complainant_ref": "C"}),
+         ("2026-01-06", "information_notice_given", {"period": "2 months"}),
+         ("2026-01-07", "enforcement_notice_given", {"period": "2 months",
+                                                     "measures": ["delete"]}),
+         ("2026-01-20", "appeal_lodged", {}),
+         ("2026-03-02", "notice_of_intent_given", {}),
+         ("2026-03-10", "representations_made", {}),
+         ("2026-04-01", "penalty_notice_given", {"amount": 1_000_000}),
+         ("2026-04-10", "penalty_paid", {})],
+        [("2026-01-05", "complaint_received", {"subject": "s", "complainant_ref": "C"}),
+         ("2026-03-02", "notice_of_intent_given", {}),
+         ("2026-04-01", "no_penalty_notice_given", {})],
+    ]
     out: list[Notification] = []
-    for n, script in enumerate(scripts):
+    for n, script in enumerate([*scripts, *ico]):
+        proc = FR if n < len(scripts) else get_procedure("uk-ico")
         case = CaseInput(case_id=f"T{n}", controller=Controller(
             name="Acme", country="US", email="a@b.example", language="fr"),
-            complainant_ref="C", complainant_email="c@d.example")
-        m = open_machine(case, FR, as_instant(D(script[0][0]), CAL))
+            complainant_ref="C", complainant_email="c@d.example", procedure=proc.name)
+        m = open_machine(case, proc, as_instant(D(script[0][0]), proc.cal))
         for when, kind, fields in script:
-            at = as_instant(datetime.fromisoformat(when) if "T" in when else D(when), CAL)
+            at = as_instant(datetime.fromisoformat(when) if "T" in when else D(when),
+                            proc.cal)
             if kind == "advance":
                 m.advance(at)
             else:
                 fields = dict(fields)
                 if recorded := fields.pop("_recorded", None):
-                    at = as_instant(D(recorded), CAL)
+                    at = as_instant(D(recorded), proc.cal)
                 m.apply(ev(type=kind, date=when, **fields), at)
         out += m.take_effects().notifications
     return out

@@ -128,21 +128,28 @@ def test_cnil_reminders_go_14_and_3_days_before_at_nine_to_controller_and_handle
 
 def test_ico_reminders_follow_the_procedure_7_and_2_days() -> None:
     c = case(ev("complaint_received", "2026-01-05", subject="s", complainant_ref="C"),
-             ev("formal_notice_issued", "2026-01-06", period="28 days"), procedure="uk-ico")
-    # 28 days after Tue 6 Jan 2026: Tue 3 Feb 2026.
-    assert c.deadline("formal_notice_compliance").due == "2026-02-03"
+             ev("enforcement_notice_given", "2026-01-06", period="28 days"),
+             procedure="uk-ico")
+    # 28 days after Tue 6 Jan 2026, the day given not counted: Tue 3 Feb 2026, both for
+    # the notice's time (DPA 2018 s. 205(2)) and for the appeal against it (GRC Rules
+    # r. 22(1)(b)), which closes at 17:00 (r. 12(1)).
+    assert c.deadline("enforcement_notice_compliance").due == "2026-02-03"
+    assert c.deadline("enforcement_notice_appeal").due == "2026-02-03"
     # The workflow wakes 7 days before (Tue 27 Jan) and 2 days before (Sun 1 Feb), 09:00
-    # London time (GMT), then at the expiry, 17:00 on 3 Feb (GRC Rules r. 12(1)); a
-    # reminder goes at each.
+    # London time (GMT), then at the appeal's 17:00 on 3 Feb, then at the end of that day.
     wakes = []
     while (wake := c.m.next_wake()) is not None and len(wakes) < 4:
         wakes.append(wake)
         c.run_to(wake)
     assert wakes == [datetime(2026, 1, 27, 9, tzinfo=LONDON),
                      datetime(2026, 2, 1, 9, tzinfo=LONDON),
-                     datetime(2026, 2, 3, 17, tzinfo=LONDON)]
-    assert [(at, s.rsplit("(", 1)[1]) for at, p, s in c.reminders() if p == "controller"] == [
-        (wakes[0], "7 days)"), (wakes[1], "2 days)")]
+                     datetime(2026, 2, 3, 17, tzinfo=LONDON),
+                     datetime(2026, 2, 4, 0, tzinfo=LONDON)]
+    assert [(at, s) for at, p, s in c.reminders() if p == "controller"] == [
+        (wakes[0], "[B-1] Reminder: enforcement notice compliance due 2026-02-03 (7 days)"),
+        (wakes[0], "[B-1] Reminder: enforcement notice appeal due 2026-02-03 (7 days)"),
+        (wakes[1], "[B-1] Reminder: enforcement notice compliance due 2026-02-03 (2 days)"),
+        (wakes[1], "[B-1] Reminder: enforcement notice appeal due 2026-02-03 (2 days)")]
 
 
 def test_the_complainant_progress_reminder_goes_to_the_case_handler_only() -> None:
@@ -694,9 +701,15 @@ def test_a_liquidation_after_compliance_counts_to_compliance_and_says_so() -> No
 
 def test_an_ico_deadline_cites_the_ico_counting_rules() -> None:
     c = case(ev("complaint_received", "2026-01-05", subject="s", complainant_ref="C"),
-             ev("formal_notice_issued", "2026-01-06", period="28 days"), procedure="uk-ico")
-    rec = c.deadline("formal_notice_compliance")
-    assert rec.explanation[0] == (
+             ev("enforcement_notice_given", "2026-01-06", period="28 days"),
+             procedure="uk-ico")
+    rec = c.deadline("enforcement_notice_compliance")
+    assert rec.explanation[1] == (
+        "Period of 28 days from 2026-01-06 under the Data Protection Act 2018 s. 205(2), "
+        "which applies Regulation (EEC, Euratom) No 1182/71 art. 3, GB (ENG) calendar; the "
+        "day of the event is not counted (DPA 2018 s. 205(2) and Reg. 1182/71 art. 3(1)).")
+    appeal = c.deadline("enforcement_notice_appeal")
+    assert appeal.explanation[1] == (
         "Period of 28 days from 2026-01-06 under the UK tribunal procedure rules, GB (ENG) "
         "calendar; the day of the event is not counted (common-law rule for a period after "
         "an event).")

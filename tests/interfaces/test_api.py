@@ -538,9 +538,10 @@ def test_list_by_stage_procedure_and_due_before(http: httpx.Client) -> None:
     # Each procedure's day ends in its own zone: London's deadline is caught too.
     assert uk_case not in listed(http, due_before=uk_due.isoformat())
     assert uk_case in listed(http, due_before=(uk_due + timedelta(days=1)).isoformat())
-    # An aware instant: deadlines expiring before it (London's expires at 5 pm there, GRC
-    # Rules r. 12(1)).
-    expiry = datetime.combine(uk_due, clock(17), tzinfo=ZoneInfo("Europe/London"))
+    # An aware instant: deadlines expiring before it (London's at the end of its last day,
+    # 24:00 there: DPA 2018 s. 166 counted under s. 205(2), not a tribunal's 5 pm).
+    expiry = datetime.combine(uk_due + timedelta(days=1), clock(0),
+                              tzinfo=ZoneInfo("Europe/London"))
     assert uk_case not in listed(http, due_before=expiry.isoformat(), procedure="uk-ico")
     assert uk_case in listed(http, procedure="uk-ico",
                              due_before=(expiry + timedelta(seconds=1)).isoformat())

@@ -99,13 +99,15 @@ def test_month_end_clamp_in_an_ordinary_and_a_leap_year() -> None:
 
 def test_procedure_option_uses_its_calendar_and_rules() -> None:
     # uk-ico: England and Wales calendar; 26 Aug 2024 is the Late Summer Bank Holiday.
-    # 28 days from Mon 29 Jul 2024 = Mon 26 Aug -> Tue 27 Aug, by 5 pm (GRC Rules r. 12(1)).
+    # 28 days from Mon 29 Jul 2024 = Mon 26 Aug -> Tue 27 Aug, to the end of the day: the
+    # procedure's default rules are the Act's (DPA 2018 s. 205(2), Reg. 1182/71 art. 3).
     result = runner.invoke(app, ["deadline", "2024-07-29", "28 days", "--procedure", "uk-ico",
                                  "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["due"] == "2024-08-27"
-    assert data["expires_at"] == "2024-08-27T17:00:00+01:00"
+    assert data["expires_at"] == "2024-08-28T00:00:00+01:00"
+    assert "DPA 2018 s. 205(2) and Reg. 1182/71 art. 3(4)" in data["explanation"][2]
 
 
 @pytest.mark.parametrize(("args", "must_say"), [

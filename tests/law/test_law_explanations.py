@@ -194,7 +194,7 @@ def test_an_unknown_rule_set_lists_the_known_ones() -> None:
     with pytest.raises(TimeLimitError) as err:
         get_rules("fr-ta")
     assert str(err.value) == ("unknown rule set 'fr-ta'; accepted: fr-cpc, fr-cja, "
-                              "eu-1182-71, uk-tribunal, uk-statute-beginning")
+                              "eu-1182-71, uk-tribunal, uk-dpa, uk-statute-beginning")
     with pytest.raises(TimeLimitError, match="unknown rule set 'nope'"):
         compute_deadline(D("2022-01-03"), "1 month", FR, "nope")
 

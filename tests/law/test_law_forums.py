@@ -102,10 +102,11 @@ def test_a_statutory_period_beginning_with_its_event_does_not_roll() -> None:
         "statute, period beginning with the event moves its last day.")
 
 
-def test_the_ico_counts_representations_from_the_notice_and_the_appeal_by_the_tribunal() -> None:
+def test_the_ico_counts_the_acts_periods_by_s205_and_the_appeal_by_the_tribunal() -> None:
     proc = get_procedure("uk-ico")
-    assert proc.rules_for("report_observations").name == "uk-statute-beginning"
-    assert proc.rules_for("sanction_decision_limit").name == "uk-statute-beginning"
+    for period in ("representations_minimum", "payment_minimum", "penalty_notice_limit",
+                   "complainant_progress", "urgent_notice_minimum"):
+        assert proc.rules_for(period).name == "uk-dpa", period
     assert proc.rules_for("appeal").name == "uk-tribunal"
 
 

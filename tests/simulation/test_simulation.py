@@ -200,10 +200,13 @@ def test_single_run_json_is_one_object() -> None:
     run = simulate_json(SCENARIOS / "uk-ico.yaml")
     assert run["case_id"] == "ICO-CLEARVIEW" and run["procedure"] == "uk-ico"
     # Notice of intent Mon 29 Nov 2021: 21 days beginning when it is given (DPA 2018 Sch. 16
-    # para 3(4)), 29 Nov being day 1, end on Sun 19 Dec 2021, not rolled; penalty notice
-    # Wed 18 May 2022 + 28 days to appeal = Wed 15 Jun 2022, a working day in England.
-    assert due(run, "report_observations") == ["2021-12-19"]
-    assert due(run, "appeal") == ["2022-06-15"]
+    # para 3(4)), counted under s. 205(2) (29 Nov not counted): Mon 20 Dec 2021; the 6
+    # months: Sun 29 May 2022 -> Mon 30 May; penalty notice Wed 18 May 2022 + 28 days to pay
+    # and to appeal = Wed 15 Jun 2022, a working day in England.
+    assert due(run, "representations") == ["2021-12-20"]
+    assert due(run, "penalty_notice_limit") == ["2022-05-30"]
+    assert due(run, "payment") == ["2022-06-15"]
+    assert due(run, "penalty_notice_appeal") == ["2022-06-15"]
     assert run["sanction"]["fine_eur"] == 7_552_800
 
 
@@ -314,20 +317,21 @@ def test_runs_without_a_batch_section(tmp_path: Path) -> None:
 
 
 def test_events_refused_at_the_sanction_stage_are_shown_after_closure(tmp_path: Path) -> None:
-    text = (SCENARIOS / "uk-ico.yaml").read_text()
-    # A second hearing_held while the committee deliberates, then the case is closed.
-    text = text.replace("horizon: 2022-12-31", """  - type: hearing_held
-    date: 2022-03-02
+    text = (SCENARIOS / "clearview.yaml").read_text().split("\nwhat_if:")[0]
+    # A second hearing_held while the committee deliberates (heard 13 Oct 2022, decided
+    # 17 Oct), then the case is closed after the liquidation.
+    text = text.replace("horizon: 2023-06-30", """  - type: hearing_held
+    date: 2022-10-14
   - type: case_closed
-    date: 2022-09-01
+    date: 2023-05-01
     reason: appeal withdrawn
-horizon: 2022-12-31""")
+horizon: 2023-06-30""")
     path = tmp_path / "closed.yaml"
     path.write_text(text)
     run = simulate_json(path)
     assert (run["status"], run["outcome"]) == ("closed", "appeal withdrawn")
     [rej] = run["rejected_events"]
-    assert (rej["date"], rej["type"], rej["stage"]) == ("2022-03-02", "hearing_held",
+    assert (rej["date"], rej["type"], rej["stage"]) == ("2022-10-14", "hearing_held",
                                                         "deliberation")
     assert "accepted now: sanction_decided" in rej["reason"]
 

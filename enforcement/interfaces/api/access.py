@@ -21,7 +21,8 @@ from enforcement.ops.temporal import get_case
 
 ROLES: tuple[Role, ...] = ("regulator", "controller", "viewer")
 # What a controller under procedure may send about its own case (domain.md section 4).
-CONTROLLER_EVENTS = ("compliance_evidence_submitted", "observations_submitted", "appeal_lodged")
+CONTROLLER_EVENTS = ("compliance_evidence_submitted", "observations_submitted", "appeal_lodged",
+                     "representations_made")
 
 
 class Grant(BaseModel):
