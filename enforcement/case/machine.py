@@ -159,6 +159,7 @@ class Machine:
     # The periods every procedure file of the family gives, and its cut-over dates.
     REQUIRED_PERIODS: ClassVar[tuple[str, ...]] = ()
     REQUIRED_CUTOVERS: ClassVar[tuple[str, ...]] = ()
+    REQUIRED_CAPS: ClassVar[tuple[str, ...]] = ()  # caps the file's [caps] may leave out
     # Deadlines counted by a period of another name (the file's), e.g. each notice's appeal.
     PERIOD_OF: ClassVar[dict[str, str]] = {}
     # Same-instant events are applied in the family's stage order: the order of ACCEPTS.
@@ -299,6 +300,14 @@ class Machine:
         dl = compute_deadline(trigger, period, self.cal, self.p.rules_for(self._param(name)))
         note = None if own else self.p.practice_note(self._param(name))
         return self._add_deadline(name, dl, at, (*preface, note) if note else preface)
+
+    def _shorter(self, start: date | datetime, given: str | Period, least: str | Period,
+                 rules: Any) -> bool:
+        """Whether the period an act gives is shorter than a minimum the law sets: their
+        lengths compared, before either end is moved off a holiday."""
+        end = compute_deadline(start, given, self.cal, rules).raw_end
+        floor = compute_deadline(start, least, self.cal, rules).raw_end
+        return _instant(end, self.cal) < _instant(floor, self.cal)
 
     def _add_deadline(self, name: str, dl: Deadline, at: datetime,
                       preface: tuple[str, ...] = ()) -> DeadlineRecord:

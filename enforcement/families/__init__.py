@@ -80,9 +80,10 @@ def check_family(proc: Procedure) -> type[Machine]:
     if lacking:
         raise ProcedureError(f"{proc.name}.toml: cutovers: the {cls.FAMILY} family needs "
                              f"{', '.join(lacking)}")
-    if cls.FAMILY == DEFAULT_FAMILY and proc.caps.penalty_per_day_max is None:
+    lacking = [c for c in cls.REQUIRED_CAPS if getattr(proc.caps, c) is None]
+    if lacking:
         raise ProcedureError(f"{proc.name}.toml: caps: the {cls.FAMILY} family needs "
-                             f"penalty_per_day_max")
+                             f"{', '.join(lacking)}")
     return cls
 
 

@@ -22,7 +22,6 @@ from enforcement.case.machine import (
     Machine,
     _day,
     _dl,
-    _instant,
     _iso,
     _sum,
 )
@@ -89,6 +88,7 @@ class CnilMachine(Machine):
     HANDED_OFF: ClassVar[tuple[str, ...]] = SANCTION_STAGES
     ACCEPTS: ClassVar[dict[str, tuple[str, ...]]] = ACCEPTS
     ANSWERS: ClassVar[dict[str, tuple[str, ...]]] = ANSWERS
+    REQUIRED_CAPS: ClassVar[tuple[str, ...]] = ("penalty_per_day_max",)
     REQUIRED_PERIODS: ClassVar[tuple[str, ...]] = (
         "complainant_progress", "information_response", "formal_notice_compliance",
         "formal_notice_minimum", "report_observations", "reply_observations",
@@ -160,10 +160,8 @@ class CnilMachine(Machine):
     def _check_formal_notice_issued(self, ev: Any) -> None:
         period = parse_period(ev.period or self.p.period("formal_notice_compliance"))
         minimum = self.p.period("formal_notice_minimum")
-        rules = self.p.rules_for("formal_notice_compliance")
-        given = compute_deadline(ev.date, period, self.cal, rules)
-        least = compute_deadline(ev.date, minimum, self.cal, rules)
-        if _instant(given.raw_end, self.cal) < _instant(least.raw_end, self.cal):
+        if self._shorter(ev.date, period, minimum,
+                         self.p.rules_for("formal_notice_compliance")):
             raise EventRejected(
                 f"formal_notice_issued rejected: a compliance period of {period.text} is under "
                 f"the minimum of {minimum.text} for procedure {self.p.name}")

@@ -48,10 +48,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from enforcement.case.machine import EventRejected, Machine, _day, _dl, _instant
+from enforcement.case.machine import EventRejected, Machine, _day, _dl
 from enforcement.case.models import DeadlineRecord
 from enforcement.law.periods import parse_period
-from enforcement.law.timelimits import as_instant, compute_deadline, local_date
+from enforcement.law.timelimits import as_instant, compute_deadline, local_date, parse_moment
 
 STAGES = ("new", "complaint", "investigation", "enforcement_notice", "notice_of_intent",
           "penalty_notice")
@@ -122,15 +122,16 @@ class IcoMachine(Machine):
                 f"{given.due}. Accepted: a period ending on or after {appeal.due}, or a "
                 f"notice stated urgent")
 
-    def _under(self, minimum: str, start: date | datetime, given: str | None) -> bool:
-        """Whether the period an act gives is shorter than the file's `minimum` (its length,
-        before any move off a holiday); none given: the minimum applies."""
-        if given is None:
-            return False
-        rules = self.p.rules_for(minimum)
-        end = compute_deadline(start, given, self.cal, rules).raw_end
-        least = self._compute(minimum, start).raw_end
-        return _instant(end, self.cal) < _instant(least, self.cal)
+    def _at_least(self, ev: Any, minimum: str, given: str | None, what: str,
+                  cite: str) -> None:
+        """Refuse a period the act gives that is shorter than the file's `minimum` (none
+        given: the minimum applies)."""
+        least = self.p.period(minimum)
+        if given is not None and self._shorter(ev.date, given, least,
+                                               self.p.rules_for(minimum)):
+            raise EventRejected(
+                f"{ev.type} rejected: {what} of {parse_period(given).text} is under "
+                f"{least.text} beginning when the {cite}")
 
     def _compute(self, period: str, start: date | datetime) -> Any:
         return compute_deadline(start, self.p.period(period), self.cal, self.p.rules_for(period))
@@ -211,25 +212,32 @@ class IcoMachine(Machine):
 
     # --- the penalty: notice of intent, representations, penalty notice -----------------------
 
-    def _hard_limit(self, given: date | datetime) -> bool:
-        """Whether the 6 months after a notice of intent given then bar a later penalty
-        notice (Sch. 16 para 2(2), for notices given before the DUAA cut-over)."""
+    def _hard_limit(self, given: date | datetime | None = None) -> bool:
+        """Whether the 6 months after a notice of intent given then (by default: the latest
+        notice of intent) bar a later penalty notice (Sch. 16 para 2(2), for notices given
+        before the DUAA cut-over)."""
+        if given is None:
+            limit = self._latest("penalty_notice_limit")
+            if limit is None:
+                return False
+            given = parse_moment(limit.trigger_date)
         return local_date(given, self.cal) < self.p.cutovers[DUAA]
 
+    def _notice_breached(self) -> bool:
+        """Whether the latest enforcement notice ran out not complied with (s. 155(1)(b))."""
+        rec = self._latest("enforcement_notice_compliance")
+        return rec is not None and rec.status == "missed"
+
     def _check_notice_of_intent_given(self, ev: Any) -> None:
-        if self._under("representations_minimum", ev.date, ev.period):
-            raise EventRejected(
-                f"notice_of_intent_given rejected: a period for representations of "
-                f"{parse_period(ev.period).text} is under "
-                f"{self.p.period('representations_minimum').text} beginning when the notice is "
-                f"given (DPA 2018 Sch. 16 para 3(4))")
+        self._at_least(ev, "representations_minimum", ev.period,
+                       "a period for representations",
+                       "notice is given (DPA 2018 Sch. 16 para 3(4))")
 
     def _on_notice_of_intent_given(self, ev: Any, n: int, now: datetime) -> None:
         self._meet("complainant_progress", ev.date, now)
         self._set_stage("notice_of_intent", now)
         hard = self._hard_limit(ev.date)
         cut = self.p.cutovers[DUAA].isoformat()
-        self.s.family_data["hard_limit"] = hard
         rep = self._open_deadline(
             "representations", ev.date, ev.period or self.p.period("representations_minimum"),
             now, ("Written representations may be made within the period the notice of intent "
@@ -251,7 +259,7 @@ class IcoMachine(Machine):
                      {"deadline": _dl(rep), "limit": _dl(limit)})
 
     def _check_extension(self, ev: Any) -> None:
-        if ev.deadline == "penalty_notice_limit" and not self.s.family_data.get("hard_limit"):
+        if ev.deadline == "penalty_notice_limit" and not self._hard_limit():
             raise EventRejected(
                 f"extension_granted rejected: for a notice of intent given on or after "
                 f"{self.p.cutovers[DUAA].isoformat()} the 6 months are not extended by "
@@ -271,7 +279,7 @@ class IcoMachine(Machine):
                 f"penalty_notice_given rejected: no penalty notice may be given before the "
                 f"period for representations ends (DPA 2018 Sch. 16 para 4(1)), on {rep.due}")
         limit = self._latest("penalty_notice_limit")
-        if (self.s.family_data.get("hard_limit") and limit is not None
+        if (self._hard_limit() and limit is not None
                 and limit.status in ("missed", "pending") and at >= limit.expires_at):
             raise EventRejected(
                 f"penalty_notice_given rejected: no penalty notice may be given in reliance on "
@@ -279,7 +287,7 @@ class IcoMachine(Machine):
                 f"the period was extended by agreement before (para 2(3)): record "
                 f"extension_granted for penalty_notice_limit, or give a new notice of intent")
         caps, turnover = self.p.caps, self.s.controller.annual_turnover_eur
-        lower = ev.lower_tier and not self.s.family_data.get("notice_breached")
+        lower = ev.lower_tier and not self._notice_breached()
         cap = caps.fine_cap(turnover, lower)
         if ev.amount > cap:
             which = "standard maximum (s. 157(6))" if lower else "higher maximum (s. 157(5))"
@@ -287,12 +295,8 @@ class IcoMachine(Machine):
                 f"penalty_notice_given rejected: {ev.amount:,} {self.p.currency} is above the "
                 f"{which} of {cap:,} {self.p.currency}"
                 + ("" if turnover else "; no annual turnover is known for the controller"))
-        if self._under("payment_minimum", ev.date, ev.payment_period):
-            raise EventRejected(
-                f"penalty_notice_given rejected: a payment period of "
-                f"{parse_period(ev.payment_period).text} is under "
-                f"{self.p.period('payment_minimum').text} beginning when the penalty notice is "
-                f"given (DPA 2018 Sch. 16 para 6(2))")
+        self._at_least(ev, "payment_minimum", ev.payment_period, "a payment period",
+                       "penalty notice is given (DPA 2018 Sch. 16 para 6(2))")
 
     def _on_penalty_notice_given(self, ev: Any, n: int, now: datetime) -> None:
         self._meet("penalty_notice_limit", ev.date, now)
@@ -339,7 +343,7 @@ class IcoMachine(Machine):
 
     def _on_expired(self, rec: DeadlineRecord, now: datetime) -> None:
         if rec.name == "penalty_notice_limit" and self.s.stage == "notice_of_intent":
-            if self.s.family_data.get("hard_limit"):
+            if self._hard_limit():
                 self._timeline(rec.due, "outcome", "notice_of_intent_lapsed",
                                "no penalty notice may now be given in reliance on the notice "
                                "of intent (DPA 2018 Sch. 16 para 2(2)); a new notice of intent "
@@ -351,7 +355,6 @@ class IcoMachine(Machine):
                                "will be given, is due as soon as reasonably practicable (DPA "
                                "2018 Sch. 16 para 4(A2)); one given later is reported (s. 161A)")
         elif rec.name == "enforcement_notice_compliance":
-            self.s.family_data["notice_breached"] = True
             self._timeline(rec.due, "outcome", "enforcement_notice_not_complied_with",
                            "the Commissioner may give a penalty notice for the failure (DPA "
                            "2018 s. 155(1)(b)), up to the higher maximum (s. 157(4)), after a "
@@ -366,7 +369,3 @@ class IcoMachine(Machine):
             paid = self._latest("payment")
             if paid is not None and paid.status == "met":
                 self._close("paid", _day(rec.due), now)
-
-    def _revived(self, rec: DeadlineRecord) -> None:
-        if rec.name == "enforcement_notice_compliance":
-            self.s.family_data.pop("notice_breached", None)

@@ -7,15 +7,18 @@ appeals, GRC Rules r. 22(1)(b) and r. 12 (5 pm)."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from enforcement.case.machine import EventRejected
-from enforcement.case.procedure import Procedure
+from enforcement.case.procedure import Procedure, ProcedureError
 from enforcement.families import family_of, get_procedure, machine_class
 from enforcement.families.cnil import CnilMachine
 from tests.case.test_machine_behaviour import LONDON, Case, ev
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ico(*events: dict[str, Any], opened: str = "2021-11-01", turnover: int | None = None
@@ -225,3 +228,33 @@ def test_a_period_in_hours_is_weighed_against_one_in_days() -> None:
     c = ico(COMPLAINT, NOTICE)
     assert "under 28 days" in refused(c, ev("penalty_notice_given", "2022-05-18",
                                             amount=1000, payment_period="72 hours"))
+
+
+def test_a_penalty_for_an_ignored_enforcement_notice_has_the_higher_maximum() -> None:
+    # s. 157(4): failing to comply with an enforcement notice carries the higher maximum,
+    # whatever tier the underlying failure was
+    c = ico(ev("complaint_received", "2026-01-05", subject="s", complainant_ref="C"),
+            ev("enforcement_notice_given", "2026-01-06", period="28 days"),
+            opened="2026-01-05")
+    c.run_to(datetime(2026, 2, 4, 9, tzinfo=LONDON))  # missed on Tue 3 Feb
+    c.record(ev("notice_of_intent_given", "2026-02-10"))
+    # representations to Tue 3 Mar 2026; then 8,700,001 "standard tier" is accepted
+    assert c.record(ev("penalty_notice_given", "2026-03-04", amount=8_700_001,
+                       lower_tier=True))
+
+
+def test_a_family_file_missing_what_its_family_needs_is_refused(tmp_path: Any) -> None:
+    from enforcement.families import all_procedures
+    from enforcement.families import get_procedure as family_procedure
+
+    text = (ROOT / "procedures" / "fr-cnil.toml").read_text()
+    (tmp_path / "fr-cnil.toml").write_text(text.replace("penalty_per_day_max = 100_000", ""))
+    with pytest.raises(ProcedureError, match="caps: the cnil family needs penalty_per_day_max"):
+        all_procedures(tmp_path)
+    text = (ROOT / "procedures" / "uk-ico.toml").read_text()
+    other = tmp_path / "ico"  # a folder of its own: the files of a folder are read once
+    other.mkdir()
+    (other / "uk-ico.toml").write_text(text.replace("duaa_penalty_limit = 2026-02-05", ""))
+    with pytest.raises(ProcedureError, match="cutovers: the uk-ico family needs "
+                                             "duaa_penalty_limit"):
+        family_procedure("uk-ico", other)
