@@ -161,6 +161,11 @@ class CaseStart(BaseModel):
     controller_key: str | None = Field(default=None, max_length=64, description="the "
                                        "controller's keyed hash, set as the ControllerKey "
                                        "search attribute (None: the namespace lacks it)")
+    starts_at: datetime | None = Field(default=None, description="simulation only: the "
+                                       "case's clock at its first task, exactly; each "
+                                       "wake-up then reads the instant it was set for, so "
+                                       "a simulated timeline carries no trace of how long "
+                                       "the server took to run each task")
 
 
 class SanctionStart(BaseModel):
@@ -174,6 +179,7 @@ class SanctionStart(BaseModel):
     record: bool = True
     script: list[ScriptedEvent] = Field(default_factory=list)
     controller_key: str | None = None
+    starts_at: datetime | None = None
 
 
 class _CaseRunner:
@@ -189,6 +195,10 @@ class _CaseRunner:
         self.hands_off = False  # the parent: sanction stages belong to the child
         self.held: list[EventInput] = []
         self.offset = timedelta(0)
+        # A simulation's clock (CaseStart.starts_at): how late the last wake-up's task ran
+        # after the instant it was set for, taken off the case's clock.
+        self.exact = False
+        self.lag = timedelta(0)
         self.rejected: list[RejectedEvent] = []  # refused signals, for the status query
         self.webhooks = False
         self.retry = ACTIVITY_RETRY
@@ -204,6 +214,9 @@ class _CaseRunner:
         self.use_search_attributes = start.search_attributes
         self.controller_key = start.controller_key
         self.offset = timedelta(seconds=start.clock_offset_seconds)
+        if start.starts_at is not None:
+            self.exact = True
+            self.offset = start.starts_at - workflow.now()
         self.webhooks = start.webhooks
         self.retry = start.retry.policy()
         self.deliver = start.deliver
@@ -211,8 +224,9 @@ class _CaseRunner:
         self.script = sorted(start.script, key=lambda x: x.at)
 
     def now(self) -> datetime:
-        """The case's clock: the workflow's, shifted in simulations of past timelines."""
-        return workflow.now() + self.offset
+        """The case's clock: the workflow's, shifted in simulations of past timelines (and
+        there, at each wake-up, the very instant it was set for)."""
+        return workflow.now() + self.offset - self.lag
 
     @property
     def machine(self) -> Machine:
@@ -425,11 +439,15 @@ class _CaseRunner:
         if wake is None:
             await workflow.wait_condition(lambda: self.dirty)
         else:
-            seconds = (wake - self.now()).total_seconds()
+            # from the workflow's own clock: a lag taken off would add up from wake to wake
+            seconds = (wake - (workflow.now() + self.offset)).total_seconds()
             if seconds > 0:
-                with contextlib.suppress(TimeoutError):  # the deadline or reminder is due
+                try:
                     await workflow.wait_condition(lambda: self.dirty,
                                                   timeout=timedelta(seconds=seconds))
+                except TimeoutError:  # the deadline, reminder or scripted event is due
+                    if self.exact:  # a timer fires a task's duration late: not in case time
+                        self.lag = workflow.now() + self.offset - wake
         self.dirty = False
         with pure():
             m.advance(self.now())
@@ -548,7 +566,8 @@ class EnforcementCase(_CaseRunner):
                               webhooks=start.webhooks, retry=start.retry,
                               controller_key=start.controller_key,
                               deliver=start.deliver, record=start.record,
-                              script=script),
+                              script=script,
+                              starts_at=self.now() if self.exact else None),
                 id=child_id)
             self.forward_to = child_id
             self.script = []  # the child plays the rest

@@ -164,6 +164,9 @@ class Machine:
     PERIOD_OF: ClassVar[dict[str, str]] = {}
     # Same-instant events are applied in the family's stage order: the order of ACCEPTS.
     EVENT_ORDER: ClassVar[dict[str, int]] = {}
+    # What a case came to, as an analyst counts it across simulated runs (`category`), in
+    # the order a chart shows them.
+    CATEGORIES: ClassVar[tuple[str, ...]] = ("open", "closed")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -215,6 +218,11 @@ class Machine:
             "controller_country": inp.controller.country, "subject": inp.subject,
             "stage": "new", "status": "open"})
         return m
+
+    @classmethod
+    def category(cls, st: CaseStatus) -> str:
+        """What the case came to, one of CATEGORIES: here, open or closed."""
+        return "closed" if st.status == "closed" else "open"
 
     def take_effects(self) -> Effects:
         fx, self.fx = self.fx, Effects()

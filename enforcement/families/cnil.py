@@ -86,6 +86,8 @@ class CnilMachine(Machine):
     FAMILY: ClassVar[str] = "cnil"
     STAGES: ClassVar[tuple[str, ...]] = (*PRE_SANCTION_STAGES, *SANCTION_STAGES)
     HANDED_OFF: ClassVar[tuple[str, ...]] = SANCTION_STAGES
+    CATEGORIES: ClassVar[tuple[str, ...]] = ("complied", "referred", "sanctioned", "closed",
+                                             "open")
     ACCEPTS: ClassVar[dict[str, tuple[str, ...]]] = ACCEPTS
     ANSWERS: ClassVar[dict[str, tuple[str, ...]]] = ANSWERS
     REQUIRED_CAPS: ClassVar[tuple[str, ...]] = ("penalty_per_day_max",)
@@ -98,6 +100,22 @@ class CnilMachine(Machine):
         "(GDPR art. 78(2)).")
 
     # --- the shared machine's hooks ---------------------------------------------------------
+
+    @classmethod
+    def category(cls, st: CaseStatus) -> str:
+        """Sanctioned once the committee decided; referred while the sanction stage runs
+        (or when it ended otherwise); complied when closed on compliance before that;
+        closed for a dismissal; open before a formal notice's outcome."""
+        outcomes = {t.name for t in st.timeline if t.kind == "outcome"}
+        if "sanction_decided" in outcomes:
+            return "sanctioned"
+        if st.stage in SANCTION_STAGES or (st.status == "closed"
+                                           and "referred_to_sanction" in outcomes
+                                           and st.outcome != "complied"):
+            return "referred"
+        if st.status == "closed":
+            return "complied" if st.outcome == "complied" else "closed"
+        return "open"
 
     def _also_accepted(self) -> tuple[str, ...]:
         if self.s.auto_referral and self.s.stage in UNDOABLE:

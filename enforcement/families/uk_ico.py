@@ -49,7 +49,7 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from enforcement.case.machine import EventRejected, Machine, _day, _dl
-from enforcement.case.models import DeadlineRecord
+from enforcement.case.models import CaseStatus, DeadlineRecord
 from enforcement.law.periods import parse_period
 from enforcement.law.timelimits import as_instant, compute_deadline, local_date, parse_moment
 
@@ -99,6 +99,22 @@ class IcoMachine(Machine):
         "If the Commissioner has not told the complainant of progress or the outcome within "
         "this period, the complainant may apply to the Tribunal for an order (DPA 2018 "
         "s. 166(1)(b), (2)).")
+
+    CATEGORIES: ClassVar[tuple[str, ...]] = ("complied", "enforcement_notice", "penalty",
+                                             "no_penalty", "closed", "open")
+
+    @classmethod
+    def category(cls, st: CaseStatus) -> str:
+        """A penalty once a penalty notice was given (paid or not); complied, no penalty or
+        closed (dismissed) when closed otherwise; enforcement notice while one runs; open
+        before any of these."""
+        if any(t.kind == "event" and t.name == "penalty_notice_given" for t in st.timeline):
+            return "penalty"
+        if st.status == "closed":
+            return st.outcome if st.outcome in ("complied", "no_penalty") else "closed"
+        if st.stage == "enforcement_notice":
+            return "enforcement_notice"
+        return "open"
 
     # --- notices that set a time: not before the appeal period ends, unless urgent ----------
 

@@ -614,14 +614,30 @@ def simulate_command(
         "--register", help="write the simulated cases' register at this URL (events, "
         "deadlines, decisions, and the notifications, recorded and never sent); default: "
         "no register, which is faster")] = None,
+    engine: Annotated[str, typer.Option(
+        help="local: the case machine driven in this process (fast, the default); temporal: "
+        "the real workflows on Temporal's time-skipping server (slower, the same results)"
+        )] = "local",
+    jobs: Annotated[int | None, typer.Option(
+        min=1, help="processes for a batch on the local engine (default: the machine's "
+        "cores); the results are the same whatever the number")] = None,
+    runs_file: Annotated[Path | None, typer.Option(
+        "--runs-file", help="write every run's object to this JSON lines file, one per "
+        "line, instead of holding them (--json then prints the runs as written and the "
+        "summary)")] = None,
+    allow_rejected: Annotated[bool, typer.Option(
+        "--allow-rejected", help="exit 0 even when the scenario as written had events the "
+        "case refused (default: exit 3 after the output)")] = False,
 ) -> None:
     """Simulate a scenario's timeline: every deadline and why, the outcome and the sanction
-    figures, what-if variants side by side, batches of random dates with percentiles."""
+    figures, what-if variants side by side, batches of random dates with outcome shares and
+    percentiles."""
     import logging
 
     import structlog
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from enforcement.simulation.batch import ENGINES
     from enforcement.simulation.report import (
         document,
         render,
@@ -633,6 +649,11 @@ def simulate_command(
     )
     from enforcement.simulation.scenarios import ScenarioError, load_scenario
 
+    if engine not in ENGINES:
+        fail(f"--engine {engine!r}: accepted: {', '.join(ENGINES)}")
+    if jobs is not None and engine == "temporal":
+        fail("--jobs applies to the local engine; the temporal engine runs every case in "
+             "one server")
     try:
         sc = load_scenario(scenario)
     except ScenarioError as exc:
@@ -647,27 +668,28 @@ def simulate_command(
     logging.getLogger().setLevel(logging.ERROR)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     err = Console(stderr=True)
+    what = "of virtual time" if engine == "temporal" else "of the runs"
     progress = Progress(TextColumn("simulating {task.description}"), BarColumn(),
-                        TextColumn("{task.percentage:>3.0f}% of virtual time"),
+                        TextColumn("{task.percentage:>3.0f}% " + what),
                         TimeElapsedColumn(), console=err, transient=True,
                         disable=batch_runs == 0)
     variants = 1 + len(sc.variants)
     task = progress.add_task(f"{variants * (1 + batch_runs)} runs", total=1.0)
-
-    async def go() -> Any:
-        return await run_scenario(sc, runs if sc.batch is not None else None, seed, register,
-                                  progress=lambda f: progress.update(task, completed=f))
-
+    keep = (as_json and runs_file is None) or csv_file is not None
     try:
         with progress:
-            report = asyncio.run(go())
+            report = run_scenario(sc, runs if sc.batch is not None else None, seed, register,
+                                  progress=lambda f: progress.update(task, completed=f),
+                                  engine=engine, jobs=jobs, keep=keep, sink=runs_file)
     except ScenarioError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {exc.filename}: {exc.strerror}", 1)
     if as_json:  # plain: a batch's document is large, and it is meant for programs
         sys.stdout.write(json.dumps(document(report), indent=2) + "\n")
     else:
         render(out, report)
-    notes = []
+    notes = [f"runs: {runs_file}"] if runs_file is not None else []
     try:
         if csv_file is not None:
             write_csv(csv_file, report)
@@ -681,6 +703,12 @@ def simulate_command(
         fail(f"cannot write {exc.filename}: {exc.strerror}", 1)
     for note in notes:
         err.print(f"wrote {note}", highlight=False)
+    refused = report.nominal[0].outcome.rejected
+    if refused and not allow_rejected:
+        first = refused[0]
+        fail(f"the scenario as written had {len(refused)} event(s) the case refused, the "
+             f"first {first.type} dated {first.date}: {first.reason} (--allow-rejected to "
+             f"exit 0)", 3)
 
 
 register_app = typer.Typer(help="The outcome register.", no_args_is_help=True)

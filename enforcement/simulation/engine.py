@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from temporalio.api.testservice.v1 import SleepRequest
@@ -34,12 +34,12 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from enforcement.case.models import CaseInput, CaseStatus, Event, ScriptedEvent
-from enforcement.case.status_query import CaseView, RejectedEvent, StatusRequest
-from enforcement.families import get_procedure, in_legal_order
-from enforcement.law.timelimits import as_instant, end_of_day
+from enforcement.case.models import CaseStatus, Event
+from enforcement.case.status_query import CaseView, StatusRequest
+from enforcement.families import get_procedure
 from enforcement.ops.temporal import binary
 from enforcement.privacy.codec import PLAIN_CONVERTER
+from enforcement.simulation.model import Progress, SimCase, SimOutcome, plan_case
 from workflows.case import CaseStart, EnforcementCase, SanctionProcedure
 
 if TYPE_CHECKING:
@@ -49,10 +49,6 @@ if TYPE_CHECKING:
 # one step may take this long in real time.
 STEP = timedelta(days=7)
 SKIP_TIMEOUT = timedelta(hours=1)
-# Cases start this much (case time) before their first event.
-LEAD = timedelta(minutes=5)
-# After the end of the horizon day: deadlines expiring at 24:00 that day are processed.
-TAIL = timedelta(minutes=1)
 QUERY_CONCURRENCY = 32
 # Register writes and notifications: a few threads (SQLite takes one writer at a time; a
 # started activity waiting for a thread would run into its start-to-close timeout).
@@ -65,56 +61,11 @@ WORKFLOW_TASKS = 8
 # per-activation cost is a third of a simulation's time (benchmarks/simulate.py).
 RUNNER = UnsandboxedWorkflowRunner()
 
-Progress = Callable[[float], None]
-
-
-@dataclass
-class SimCase:
-    """One case to simulate: its opening, its scripted events and when to stop looking."""
-
-    case: CaseInput
-    events: list[Event]
-    horizon: date
-    recorded: dict[int, date | datetime] = field(default_factory=dict)  # recording delays
-
-
-@dataclass
-class SimOutcome:
-    """A simulated case at its horizon: its status (figures as of the horizon), the events it
-    refused, and the scripted events dated after the horizon (never delivered)."""
-
-    status: CaseStatus
-    rejected: list[RejectedEvent] = field(default_factory=list)
-    after_horizon: list[Event] = field(default_factory=list)
-    horizon: date | None = None
-
-
 @dataclass
 class _Started:
     sim: SimCase
     handle: WorkflowHandle[EnforcementCase, CaseStatus]
     after_horizon: list[Event]
-
-
-def _plan_case(sim: SimCase) -> tuple[list[ScriptedEvent], list[Event], datetime, datetime]:
-    """The events to deliver, each at the instant it is recorded (its date, unless the
-    scenario gives a later recording), those recorded after the horizon, and the case-time
-    instants at which the case starts and at which its simulation ends."""
-    proc = get_procedure(sim.case.procedure)
-    cal = proc.cal
-    end = end_of_day(sim.horizon, cal) + TAIL
-    opening = len(sim.case.events)
-    every = [*sim.case.events, *sim.events]
-    script = []
-    for i, e in in_legal_order(every, proc):
-        at = sim.recorded.get(i - opening) if i >= opening else None
-        script.append(ScriptedEvent(at=as_instant(at if at is not None else e.date, cal),
-                                    event=e))
-    script.sort(key=lambda x: x.at)  # stable: same-instant events stay in legal order
-    inside = [x for x in script if x.at < end]
-    after = [x.event for x in script if x.at >= end]
-    first = min((as_instant(x.event.date, cal) for x in inside), default=end)
-    return inside, after, min(first, end) - LEAD, end
 
 
 @dataclass(frozen=True)
@@ -130,7 +81,7 @@ class Effects:
 async def _start(client: Client, task_queue: str, sim: SimCase, end_server: datetime,
                  prefix: str, effects: Effects) -> _Started:
     proc = get_procedure(sim.case.procedure)
-    inside, after, _, end = _plan_case(sim)
+    inside, after, begin, end = plan_case(sim)
     offset = (end - end_server).total_seconds()
     case = sim.case.model_copy(update={"case_id": f"{prefix}{sim.case.case_id}", "events": []})
     script = inside
@@ -138,7 +89,7 @@ async def _start(client: Client, task_queue: str, sim: SimCase, end_server: date
         EnforcementCase.run,
         CaseStart(case=case, procedure=proc, search_attributes=False,
                   clock_offset_seconds=offset, deliver=effects.deliver,
-                  record=effects.record, script=script),
+                  record=effects.record, script=script, starts_at=begin),
         id=case.case_id, task_queue=task_queue)
     return _Started(sim, handle, after)
 
@@ -173,7 +124,7 @@ async def run_cases(env: WorkflowEnvironment, task_queue: str, cases: list[SimCa
     prefix = f"sim-{uuid.uuid4().hex[:8]}-" if prefix is None else prefix
     spans = []
     for sim in cases:
-        _, _, start, end = _plan_case(sim)
+        _, _, start, end = plan_case(sim)
         spans.append(end - start)
     longest = max(spans, default=timedelta(0))
     server_now = await env.get_current_time()

@@ -9,12 +9,12 @@ module only compares, counts and draws.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html
 import io
 import re
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,18 +24,24 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from enforcement.case.ics import calendar_deadlines, case_calendar
-from enforcement.case.models import CaseStatus, Event
+from enforcement.case.ics import case_calendar
+from enforcement.case.models import CaseStatus
 from enforcement.families import get_procedure
 from enforcement.families.cnil import ACCEPTS
-from enforcement.simulation.engine import SimCase, SimOutcome, simulator
+from enforcement.simulation.batch import (
+    PERCENTILES,
+    SANCTION_FIELDS,
+    RunResult,
+    Tally,
+    amounts,
+    default_jobs,
+    key_dates,
+    run_local,
+    run_object,
+    run_temporal,
+)
+from enforcement.simulation.model import Progress
 from enforcement.simulation.scenarios import BASE, RunPlan, Scenario
-
-DEADLINE_FIELDS = ("name", "trigger_date", "period", "due", "expires_at", "status",
-                   "explanation", "history")
-SANCTION_FIELDS = ("fine_eur", "penalty_per_day_eur", "penalty_days", "penalty_eur",
-                   "liquidated_eur")
-PERCENTILES = (5, 25, 50, 75, 95)
 
 # The stage a case is in after each timeline entry (for the Gantt chart's stage bars).
 STAGE_AFTER = {
@@ -51,26 +57,13 @@ assert set(STAGE_AFTER.values()) <= set(ACCEPTS)
 
 
 @dataclass
-class RunResult:
-    plan: RunPlan
-    outcome: SimOutcome
-
-    @property
-    def status(self) -> CaseStatus:
-        return self.outcome.status
-
-    @property
-    def nominal(self) -> bool:
-        return self.plan.run is None
-
-
-@dataclass
 class Report:
     scenario: Scenario
     results: list[RunResult]
     runs: int = 0
     seed: int | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    tallies: dict[str, Tally] = field(default_factory=dict)
 
     @property
     def nominal(self) -> list[RunResult]:
@@ -103,47 +96,38 @@ def plans(scenario: Scenario, runs: int | None = None, seed: int | None = None
     return out, n, used_seed
 
 
-async def run_scenario(scenario: Scenario, runs: int | None = None, seed: int | None = None,
-                       register_url: str | None = None,
-                       progress: Callable[[float], None] | None = None) -> Report:
-    todo, n, used_seed = plans(scenario, runs, seed)
-    cases = [SimCase(scenario.case, p.events, p.horizon, p.recorded) for p in todo]
-    async with simulator(register_url, cases_hint=len(cases)) as sim:
-        outcomes = await sim.run(cases, progress=progress)
-    report = Report(scenario, [RunResult(p, o) for p, o in zip(todo, outcomes, strict=True)],
-                    n, used_seed)
+def run_scenario(scenario: Scenario, runs: int | None = None, seed: int | None = None,
+                 register_url: str | None = None, progress: Progress | None = None, *,
+                 engine: str = "local", jobs: int | None = None, keep: bool = True,
+                 sink: Path | None = None) -> Report:
+    """Run the scenario, its what-ifs and its batch on `engine` ("local": in this process and
+    `jobs` others; "temporal": the real workflows on the time-skipping server)."""
+    n = 0 if scenario.batch is None else (scenario.batch.runs if runs is None else runs)
+    used_seed = None if scenario.batch is None else (
+        scenario.batch.seed if seed is None else seed)
+    if engine == "temporal":
+        done = asyncio.run(run_temporal(scenario, n, used_seed, keep=keep, sink=sink,
+                                        register_url=register_url, progress=progress))
+    else:
+        register = None
+        if register_url is not None:
+            from activities.register import Register
+            from activities.register_db import make_engine, migrate
+            migrate(register_url)
+            register = Register(make_engine(register_url))
+        try:
+            done = run_local(scenario, n, used_seed, jobs=jobs or default_jobs(), keep=keep,
+                             sink=sink, register=register, progress=progress)
+        finally:
+            if register is not None:
+                register.engine.dispose()
+    report = Report(scenario, [*done.nominal, *done.drawn], done.runs, done.seed,
+                    tallies=done.tallies)
     report.summary = summarize(report)
     return report
 
 
 # --- the objects of domain.md section 4 -------------------------------------------------------
-
-def _event_json(ev: Event) -> dict[str, Any]:
-    return ev.model_dump(mode="json", exclude_none=True)
-
-
-def run_object(r: RunResult) -> dict[str, Any]:
-    st = r.status
-    obj: dict[str, Any] = {
-        "case_id": st.case_id,
-        "procedure": st.procedure,
-        "variant": r.plan.variant,
-        "run": r.plan.run,
-        "status": st.status,
-        "stage": st.stage,
-        "outcome": st.outcome,
-        "horizon": r.plan.horizon.isoformat(),
-        "deadlines": [d.model_dump(mode="json", include=set(DEADLINE_FIELDS))
-                      for d in st.deadlines],
-        "timeline": [t.model_dump(mode="json") for t in st.timeline],
-        "sanction": st.sanction.model_dump(mode="json", include=set(SANCTION_FIELDS)),
-        "rejected_events": [x.model_dump(mode="json") for x in r.outcome.rejected],
-        "after_horizon": [_event_json(e) for e in r.outcome.after_horizon],
-    }
-    if r.plan.draws:
-        obj["draws"] = dict(r.plan.draws)
-    return obj
-
 
 def document(report: Report) -> dict[str, Any]:
     """One run: its object. Variants or a batch: every run, then the summary."""
@@ -153,23 +137,6 @@ def document(report: Report) -> dict[str, Any]:
 
 
 # --- comparing runs ---------------------------------------------------------------------------
-
-def key_dates(st: CaseStatus) -> dict[str, str]:
-    """Each deadline's current due day (one per deadline however often it was extended) and
-    the first date of each outcome."""
-    out: dict[str, str] = {}
-    for dl in calendar_deadlines(st):
-        label = dl.name if dl.occurrence == 1 else f"{dl.name} #{dl.occurrence}"
-        out[f"{label} due"] = dl.current.due[:10]
-    for t in st.timeline:
-        if t.kind == "outcome" and t.name not in out:
-            out[t.name] = t.date[:10]
-    return out
-
-
-def amounts(st: CaseStatus) -> dict[str, int | None]:
-    return {k: getattr(st.sanction, k) for k in SANCTION_FIELDS}
-
 
 def _days(a: str, b: str) -> int:
     return (date.fromisoformat(b) - date.fromisoformat(a)).days
@@ -194,41 +161,6 @@ def compare(base: CaseStatus, other: CaseStatus) -> dict[str, Any]:
     return {"moved": moved, "changed": changed}
 
 
-def _rank(values: list[Any], p: int) -> Any:
-    """Nearest-rank percentile: always one of the values (a real date, a real amount)."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-p * len(ordered) // 100) - 1))
-    return ordered[k]
-
-
-def percentiles(values: list[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": len(values), "min": min(values)}
-    out.update({f"p{p}": _rank(values, p) for p in PERCENTILES})
-    out["max"] = max(values)
-    return out
-
-
-def batch_summary(results: list[RunResult]) -> dict[str, Any]:
-    outcomes = Counter(f"{r.status.status}/{r.status.outcome or r.status.stage}"
-                       for r in results)
-    dates: dict[str, list[str]] = {}
-    for r in results:
-        for k, v in key_dates(r.status).items():
-            dates.setdefault(k, []).append(v)
-    money: dict[str, list[int]] = {}
-    for r in results:
-        for k, amount in amounts(r.status).items():
-            if amount is not None:
-                money.setdefault(k, []).append(amount)
-    return {
-        "runs": len(results),
-        "outcomes": dict(sorted(outcomes.items())),
-        "runs_with_rejected_events": sum(1 for r in results if r.outcome.rejected),
-        "dates": {k: percentiles(v) for k, v in dates.items()},
-        "amounts": {k: percentiles(v) for k, v in money.items() if any(v)},
-    }
-
-
 def summarize(report: Report) -> dict[str, Any]:
     sc = report.scenario
     out: dict[str, Any] = {"scenario": sc.name, "case_id": sc.case.case_id,
@@ -244,14 +176,12 @@ def summarize(report: Report) -> dict[str, Any]:
              "rejected_events": len(r.outcome.rejected),
              **compare(base.status, r.status)}
             for r in nominal[1:]]
-    if report.drawn:
+    if report.runs:
         assert sc.batch is not None
-        by_variant: dict[str, list[RunResult]] = {}
-        for r in report.drawn:
-            by_variant.setdefault(r.plan.variant, []).append(r)
         out["batch"] = {"runs": report.runs, "seed": report.seed,
                         "draws": [d.text for d in sc.batch.draws],
-                        "by_variant": {k: batch_summary(v) for k, v in by_variant.items()}}
+                        "by_variant": {k: t.summary() for k, t in report.tallies.items()
+                                       if t.runs}}
     return out
 
 
@@ -536,22 +466,44 @@ def _gantt(ax: Any, r: RunResult) -> None:
     ax.grid(axis="x", color="0.92")
 
 
-def _histograms(report: Report) -> list[tuple[str, list[float], bool]]:
-    """Up to four quantities that vary across the batch: dates first, then amounts."""
-    runs = [r for r in report.drawn if r.plan.variant == BASE] or report.drawn
-    out: list[tuple[str, list[float], bool]] = []
-    dates: dict[str, list[str]] = {}
-    for r in runs:
-        for k, v in key_dates(r.status).items():
-            dates.setdefault(k, []).append(v)
-    for k, vals in dates.items():
-        if len(set(vals)) > 1:
-            out.append((k, [float(_num(date.fromisoformat(v))) for v in vals], True))
+def _batch_tally(report: Report) -> Tally | None:
+    """The batch of the scenario as written (else the first variant's)."""
+    tallies = [t for t in report.tallies.values() if t.runs]
+    base = report.tallies.get(BASE)
+    return base if base is not None and base.runs else (tallies[0] if tallies else None)
+
+
+def _histograms(tally: Tally) -> list[tuple[str, list[float], list[int], bool]]:
+    """Up to three quantities that vary across the batch, with how often each value came:
+    dates first, then amounts."""
+    out: list[tuple[str, list[float], list[int], bool]] = []
+    for k, counts in tally.dates.items():
+        if len(counts) > 1:
+            items = sorted(counts.items())
+            out.append((k, [_num(date.fromisoformat(v)) for v, _ in items],
+                        [c for _, c in items], True))
     for k in ("penalty_eur", "penalty_days", "liquidated_eur"):
-        nums = [getattr(r.status.sanction, k) for r in runs]
-        if any(nums) and len(set(nums)) > 1:
-            out.append((k, [float(v or 0) for v in nums], False))
-    return out[:4]
+        money = tally.money.get(k)
+        if money and any(money) and len(money) > 1:
+            amounts_seen = sorted(money.items())
+            out.append((k, [float(v) for v, _ in amounts_seen],
+                        [c for _, c in amounts_seen], False))
+    return out[:3]
+
+
+def _shares(ax: Any, tally: Tally) -> None:
+    """The outcome shares of a batch, in the family's categories, as labelled bars."""
+    summary = tally.summary()["shares"]
+    names = list(summary)
+    ax.barh(range(len(names)), [100 * summary[n] for n in names], color="#4c78a8")
+    ax.set_yticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    for i, n in enumerate(names):
+        ax.text(min(100 * summary[n] + 1, 80), i, f"{100 * summary[n]:.1f}%", va="center",
+                fontsize=7)
+    ax.set_title(f"outcomes of {tally.runs:,} runs (%)", fontsize=8)
+    ax.tick_params(labelsize=6)
 
 
 def _legend() -> list[Any]:
@@ -575,12 +527,14 @@ def figure(report: Report) -> Any:
     import matplotlib.pyplot as plt
 
     nominal = report.nominal[:6]
-    hists = _histograms(report) if report.drawn else []
+    tally = _batch_tally(report)
+    hists = _histograms(tally) if tally is not None else []
     heights = [2.2 + 0.35 * (3 + len({d.name for d in r.status.deadlines})) for r in nominal]
-    if hists:
+    if tally is not None:
         heights.append(2.6)
     fig = plt.figure(figsize=(12, sum(heights) + 0.5))
-    grid = fig.add_gridspec(len(heights), max(1, len(hists)), height_ratios=heights)
+    cols = 1 + len(hists) if tally is not None else 1
+    grid = fig.add_gridspec(len(heights), cols, height_ratios=heights)
     first = None
     for i, r in enumerate(nominal):
         ax = fig.add_subplot(grid[i, :], sharex=first)
@@ -591,10 +545,14 @@ def figure(report: Report) -> Any:
     if first is not None:
         first.legend(handles=_legend(), loc="upper left", fontsize=6, ncol=4,
                      bbox_to_anchor=(0.0, -0.12), frameon=False)
-    for j, (name, values, is_date) in enumerate(hists):
+    if tally is not None:
+        _shares(fig.add_subplot(grid[len(nominal), 0]), tally)
+    currency = get_procedure(report.scenario.procedure).currency
+    for j, (name, values, weights, is_date) in enumerate(hists, start=1):
         ax = fig.add_subplot(grid[len(nominal), j])
-        ax.hist(values, bins=min(20, max(5, len(set(values)))), color="#4c78a8")
-        ax.set_title(name.replace("_", " "), fontsize=8)
+        ax.hist(values, bins=min(20, max(5, len(values))), weights=weights, color="#4c78a8")
+        unit = "" if is_date or name == "penalty_days" else f" ({currency})"
+        ax.set_title(name.replace("_", " ") + unit, fontsize=8)
         ax.tick_params(labelsize=6)
         if is_date:
             ax.xaxis_date()

@@ -328,7 +328,18 @@ def test_events_refused_at_the_sanction_stage_are_shown_after_closure(tmp_path: 
 horizon: 2023-06-30""")
     path = tmp_path / "closed.yaml"
     path.write_text(text)
-    run = simulate_json(path)
+    # As written, the scenario had a refused event: the output comes, then exit 3 ...
+    refused = simulate(path, "--json")
+    assert refused.returncode == 3
+    assert refused.stderr.splitlines()[-1] == (
+        "error: the scenario as written had 1 event(s) the case refused, the first "
+        "hearing_held dated 2022-10-14: hearing_held does not fit the case at stage "
+        "'deliberation'; accepted now: sanction_decided, case_suspended, case_resumed, "
+        "extension_granted, case_closed, referral_undone, compliance_accepted, "
+        "event_corrected, event_withdrawn (--allow-rejected to exit 0)")
+    # ... unless asked not to
+    run = simulate_json(path, "--allow-rejected")
+    assert json.loads(refused.stdout) == run
     assert (run["status"], run["outcome"]) == ("closed", "appeal withdrawn")
     [rej] = run["rejected_events"]
     assert (rej["date"], rej["type"], rej["stage"]) == ("2022-10-14", "hearing_held",
