@@ -318,6 +318,14 @@ class _CaseRunner:
     # --- effects and time --------------------------------------------------------------------
 
     async def flush(self) -> None:
+        """Carry out the effects of the last transitions. A simulation's clock stands still
+        meanwhile: the register's activities take server time, not case time."""
+        at = self.now()
+        await self._flush()
+        if self.exact:
+            self.lag = workflow.now() + self.offset - at
+
+    async def _flush(self) -> None:
         m = self.machine
         fx = m.take_effects()
         for e in fx.register:

@@ -159,6 +159,7 @@ def run_case(sim: SimCase, register: Register | None = None, case_id: str | None
 
 def run_cases(cases: list[SimCase], register: Register | None = None,
               prefix: str = "") -> list[SimOutcome]:
-    """Every case in turn; in the register, case ids behind `prefix`."""
-    return [run_case(sim, register, f"{prefix}{sim.case.case_id}" if prefix else None)
-            for sim in cases]
+    """Every case in turn; in the register, with `prefix`, each case's id is
+    `<prefix><its position>-<case id>`, as the Temporal engine keeps them."""
+    return [run_case(sim, register, f"{prefix}{i}-{sim.case.case_id}" if prefix else None)
+            for i, sim in enumerate(cases)]
