@@ -198,6 +198,9 @@ class Machine:
 
     # Tests set this: each rollback is checked against a deep copy of the state.
     verify_rollback: ClassVar[bool] = False
+    # False: build no register entries or notifications (a simulation whose register nobody
+    # keeps); the state, the timeline included, is the same.
+    carry_effects: bool = True
 
     # --- construction ---------------------------------------------------------------------
 
@@ -235,6 +238,8 @@ class Machine:
         return self.s.controller.country != self.p.country
 
     def _register(self, table: str, step: str, at: datetime, data: dict[str, Any]) -> None:
+        if not self.carry_effects:
+            return
         self.fx.register.append(RegisterEntry(
             key=f"{self.s.case_id}:{step}", table=table,
             case_id=self.s.case_id, at=at, data=data))
@@ -251,6 +256,10 @@ class Machine:
                 at: datetime, data: dict[str, Any] | None = None) -> None:
         for party in parties:
             if party == "complainant" and not self.s.complainant_ref:
+                continue
+            if not self.carry_effects:
+                self._timeline(at, "notification", template,
+                               f"to the {party.replace('_', ' ')}")
                 continue
             payload = {"case_id": self.s.case_id, "controller": self.s.controller.name,
                        "stage": self.s.stage, "procedure": self.p.name, **(data or {})}

@@ -72,8 +72,7 @@ class _Shell:
 
     def signal(self, ev: Event) -> None:
         m = self.m
-        try:
-            m.check(ev, self.clock)
+        try:  # the workflow checks, then applies, which checks again: the same answer
             m.apply(ev, self.clock, None)
         except EventRejected as exc:
             self.rejected.append(RejectedEvent(
@@ -124,6 +123,7 @@ def run_case(sim: SimCase, register: Register | None = None, case_id: str | None
     clock = _utc(begin)
     cls = machine_class(proc)
     m = cls.open(case, proc, clock)
+    m.carry_effects = register is not None
     m.advance(clock)
     parent = _Shell(m, clock, end, list(inside), register, hands_off=True)
     rejected = parent.rejected
@@ -135,6 +135,7 @@ def run_case(sim: SimCase, register: Register | None = None, case_id: str | None
         script = parent.script
         child = _Shell(cls(_passed(m.s), proc), parent.clock, end, list(script), register,
                        hands_off=False, rejected=rejected)
+        child.m.carry_effects = m.carry_effects
         child.m.advance(child.clock)
         reader = child
         if not child.run_until(done=False):

@@ -307,7 +307,8 @@ def render_batch(console: Console, report: Report) -> None:
     cols = ["min", *(f"p{p}" for p in PERCENTILES), "max"] if console.width >= 110 \
         else ["p5", "p50", "p95"]
     for variant, s in batch["by_variant"].items():
-        outcomes = ", ".join(f"{k}: {v}" for k, v in s["outcomes"].items())
+        outcomes = ", ".join(f"{k.replace('_', ' ')} {100 * v:.1f}%"
+                             for k, v in s["shares"].items())
         table = Table("", *cols, title=f"{variant}: {outcomes}; runs with rejected events: "
                                       f"{s['runs_with_rejected_events']}",
                       title_justify="left")
@@ -428,9 +429,13 @@ def _gantt(ax: Any, r: RunResult) -> None:
     for i, (stage, a, b) in enumerate(_stage_spans(st, end)):
         ax.barh(y["stages"], (b - a).days, left=_num(a), height=0.6,
                 color=palette[i % len(palette)], edgecolor="white")
+        label = stage.replace("_", " ")
         if (b - a).days > span_days / 25:
-            ax.text(_num(a) + (b - a).days / 2, y["stages"], stage.replace("_", " "),
+            ax.text(_num(a) + (b - a).days / 2, y["stages"], label,
                     ha="center", va="center", fontsize=6, color="white", clip_on=True)
+        else:  # too short for its name: above the bar, slanted
+            ax.text(_num(a) + (b - a).days / 2, y["stages"] + 0.35, label, ha="left",
+                    va="bottom", fontsize=5, rotation=30, clip_on=True)
     for d in st.deadlines:
         start = date.fromisoformat(d.trigger_date[:10])
         due = date.fromisoformat(d.due[:10])
@@ -446,6 +451,9 @@ def _gantt(ax: Any, r: RunResult) -> None:
         x = _num(date.fromisoformat(t.date[:10]))
         ax.plot([x, x], [y["events"] - 0.3, y["events"] + 0.3],
                 color="tab:red" if t.kind == "outcome" else "black", linewidth=1)
+        ax.text(x, y["events"] + 0.32, t.name.replace("_", " "), fontsize=4.5, rotation=35,
+                ha="left", va="bottom", clip_on=True,
+                color="tab:red" if t.kind == "outcome" else "black")
     reminders = [t for t in st.timeline if t.kind == "reminder"]
     for t in reminders:
         x = _num(date.fromisoformat(t.date[:10]))
@@ -459,8 +467,12 @@ def _gantt(ax: Any, r: RunResult) -> None:
     ax.set_ylim(-0.7, len(rows) - 0.3)
     title = st.case_id if r.plan.variant == BASE else f"{st.case_id}, what if: {r.plan.variant}"
     outcome = f"{st.status}, {st.outcome or st.stage}"
+    currency = get_procedure(st.procedure).currency
+    if st.sanction.fine_eur:
+        outcome += f"; fine {_money(st.sanction.fine_eur, currency)}"
     if st.sanction.penalty_eur:
-        outcome += f"; penalty {st.sanction.penalty_days} days, {st.sanction.penalty_eur:,}"
+        outcome += (f"; penalty {st.sanction.penalty_days} days, "
+                    f"{_money(st.sanction.penalty_eur, currency)}")
     ax.set_title(f"{title} ({outcome})", fontsize=9, loc="left")
     ax.xaxis_date()
     ax.grid(axis="x", color="0.92")
@@ -475,19 +487,19 @@ def _batch_tally(report: Report) -> Tally | None:
 
 def _histograms(tally: Tally) -> list[tuple[str, list[float], list[int], bool]]:
     """Up to three quantities that vary across the batch, with how often each value came:
-    dates first, then amounts."""
+    amounts first, then dates."""
     out: list[tuple[str, list[float], list[int], bool]] = []
-    for k, counts in tally.dates.items():
-        if len(counts) > 1:
-            items = sorted(counts.items())
-            out.append((k, [_num(date.fromisoformat(v)) for v, _ in items],
-                        [c for _, c in items], True))
     for k in ("penalty_eur", "penalty_days", "liquidated_eur"):
         money = tally.money.get(k)
         if money and any(money) and len(money) > 1:
             amounts_seen = sorted(money.items())
             out.append((k, [float(v) for v, _ in amounts_seen],
                         [c for _, c in amounts_seen], False))
+    for k, counts in tally.dates.items():
+        if len(counts) > 1:
+            items = sorted(counts.items())
+            out.append((k, [_num(date.fromisoformat(v)) for v, _ in items],
+                        [c for _, c in items], True))
     return out[:3]
 
 
