@@ -1,7 +1,19 @@
-"""Simulation throughput: full-lifecycle scenarios per second on the time-skipping server.
+"""Simulation throughput: the in-process engine against the real workflows, and the scale a
+Monte Carlo batch reaches.
 
-    .venv/bin/python benchmarks/simulate.py [--compare 40] [--scenarios 1000] [--processes 2]
-    .venv/bin/python benchmarks/simulate.py --quick    # ~30 s: --compare 4 --scenarios 28
+    .venv/bin/python benchmarks/simulate.py [--engines 400] [--scale 10000,100000]
+                                            [--compare 40] [--scenarios 1000] [--processes 2]
+    .venv/bin/python benchmarks/simulate.py --quick    # ~1 min: small sizes of every part
+
+0. `--engines` Clearview-like scenarios through both engines in the same run: the in-process
+   engine (`enforcement.simulation.local`, one process) and the real workflows on one
+   time-skipping server (`enforcement.simulation.engine`); their rates and ratio, and a
+   check that both give the same output for every scenario, field by field.
+0b. `--scale`: the wall time of `enforce simulate scenarios/clearview-uncertain.yaml --runs N`
+   on the in-process engine with its default jobs (the machine's cores), from launch to exit
+   (start-up, draws, runs, summary and chart included), for each N; goals: 10,000 under
+   30 s, 100,000 under 60 s. In quick mode, the same batch with --jobs 1 and --jobs 2 must
+   give the same summary.
 
 1. On one time-skipping server and one worker, in the same run, for each way `enforce
    simulate` runs (without `--register`: no register, no activity; with `--register`: one
@@ -34,6 +46,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,17 +66,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from enforcement.case.models import EVENT_ADAPTER, Event  # noqa: E402
+from enforcement.simulation import local  # noqa: E402
+from enforcement.simulation.batch import RunResult, run_object  # noqa: E402
 from enforcement.simulation.engine import (  # noqa: E402
     RUNNER,
     STEP,
-    SimCase,
-    SimOutcome,
     Simulator,
     run_cases,
     simulator,
     skip,
 )
-from enforcement.simulation.scenarios import load_scenario  # noqa: E402
+from enforcement.simulation.model import SimCase, SimOutcome  # noqa: E402
+from enforcement.simulation.scenarios import RunPlan, load_scenario  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bare import BareLifecycle, noop  # noqa: E402
@@ -216,6 +230,50 @@ async def compare(n: int, register: bool, warm_up: int = WARM_UP) -> dict[str, A
             "bare_seconds": bare_seconds, "bare_rate": n / bare_seconds}
 
 
+def engines(n: int) -> dict[str, Any]:
+    """Both engines on the same n Clearview-like scenarios (each warmed up first)."""
+    cases = clearview_like(n)
+    local.run_cases(clearview_like(2))
+    t0 = time.perf_counter()
+    mine = local.run_cases(cases)
+    local_seconds = time.perf_counter() - t0
+
+    async def on_server() -> tuple[float, list[SimOutcome]]:
+        async with simulator(cases_hint=n + 2) as sim:
+            await sim.run(clearview_like(2))
+            t1 = time.perf_counter()
+            outcomes = await sim.run(cases)
+            return time.perf_counter() - t1, outcomes
+
+    temporal_seconds, theirs = asyncio.run(on_server())
+
+    def obj(sim: SimCase, o: SimOutcome) -> dict[str, Any]:
+        plan = RunPlan("scenario", None, sim.events, sim.horizon)
+        return run_object(RunResult(plan, o))
+
+    differ = [c.case.case_id for c, a, b in zip(cases, mine, theirs, strict=True)
+              if obj(c, a) != obj(c, b)]
+    return {"scenarios": n, "local_seconds": local_seconds, "local_rate": n / local_seconds,
+            "temporal_seconds": temporal_seconds, "temporal_rate": n / temporal_seconds,
+            "wrong": check(cases, mine) + check(cases, theirs),
+            "differ": differ}
+
+
+UNCERTAIN = ROOT / "scenarios" / "clearview-uncertain.yaml"
+ENFORCE = Path(sys.executable).parent / "enforce"
+
+
+def scale(runs: int, *extra: str) -> tuple[float, str]:
+    """`enforce simulate` on the uncertain Clearview scenario: its wall time and output."""
+    t0 = time.perf_counter()
+    done = subprocess.run([str(ENFORCE), "simulate", str(UNCERTAIN), "--runs", str(runs),
+                           *extra], capture_output=True, text=True, timeout=3600)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"enforce simulate --runs {runs} failed: {done.stderr.strip()}")
+    return seconds, done.stdout
+
+
 def _executor() -> Any:
     from concurrent.futures import ThreadPoolExecutor
     return ThreadPoolExecutor(max_workers=16)
@@ -269,6 +327,10 @@ def parallel(total: int, processes: int, bare_timers: int | None = None) -> dict
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--engines", type=int, default=400,
+                    help="scenarios through both engines (0: skip)")
+    ap.add_argument("--scale", default="10000,100000",
+                    help="batch sizes to time with enforce simulate (empty: skip)")
     ap.add_argument("--compare", type=int, default=40,
                     help="scenarios for the comparison with the bare workflow (0: skip)")
     ap.add_argument("--scenarios", type=int, default=1000,
@@ -289,10 +351,35 @@ def main() -> int:
     warm_up = WARM_UP
     if args.quick:
         args.compare, args.scenarios, warm_up = 4, 28, 1
+        args.engines, args.scale = 28, "300"
     checked, wrong = 0, []
     timers = None
     print(f"simulation benchmark, {datetime.now().isoformat(timespec='seconds')}, "
-          f"Python {sys.version.split()[0]}")
+          f"Python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    if args.engines:
+        e = engines(args.engines)
+        checked += 2 * args.engines
+        wrong += e["wrong"]
+        wrong += [f"{cid}: the engines' outputs differ" for cid in e["differ"]]
+        print(f"both engines, {e['scenarios']} Clearview-like scenarios: in-process "
+              f"{e['local_rate']:.0f}/s ({e['local_seconds']:.2f} s, one process); Temporal "
+              f"time-skipping {e['temporal_rate']:.1f}/s ({e['temporal_seconds']:.1f} s); "
+              f"ratio {e['local_rate'] / e['temporal_rate']:.1f}x; outputs identical: "
+              f"{e['scenarios'] - len(e['differ'])} of {e['scenarios']}")
+    for runs in [int(x) for x in args.scale.split(",") if x]:
+        seconds, out = scale(runs)
+        goal = {10_000: " (goal: under 30 s)", 100_000: " (goal: under 60 s)"}.get(runs, "")
+        print(f"enforce simulate clearview-uncertain.yaml --runs {runs}: {seconds:.1f} s wall "
+              f"on {os.cpu_count()} cores{goal}, {runs / seconds:.0f} runs/s")
+        if not re.search(rf"Batch: {runs} runs", out):
+            wrong.append(f"--runs {runs}: no batch of {runs} runs in the output")
+        if args.quick:
+            one = json.loads(scale(runs, "--jobs", "1", "--json")[1])["summary"]
+            two = json.loads(scale(runs, "--jobs", "2", "--json")[1])["summary"]
+            if one != two:
+                wrong.append(f"--runs {runs}: --jobs 1 and --jobs 2 give different summaries")
+            print(f"  --jobs 1 and --jobs 2: {'the same' if one == two else 'DIFFERENT'} "
+                  f"summary")
     if args.compare:
         for register in (False, True):
             c = asyncio.run(compare(args.compare, register, warm_up))

@@ -56,6 +56,9 @@ from enforcement.law.timelimits import year_problem
 PathKey = tuple[str | int, ...]
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "triangular", "normal")
 MAX_RUNS = 100_000
+# Values a scenario may hold once its aliases are expanded: a real scenario has hundreds; a
+# few lines of nested aliases would otherwise expand to billions.
+MAX_VALUES = 20_000
 _PLACEHOLDER = date(2000, 1, 3)
 
 
@@ -93,6 +96,10 @@ class _Doc:
 
     def _build(self, node: yaml.Node, path: PathKey) -> Any:
         self.lines[path] = node.start_mark.line + 1
+        if len(self.lines) > MAX_VALUES:
+            raise ScenarioError([f"{self.name}:{node.start_mark.line + 1}: more than "
+                                 f"{MAX_VALUES:,} values once its aliases are expanded; a "
+                                 f"scenario is accepted up to that size"])
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:

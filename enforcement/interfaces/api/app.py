@@ -25,7 +25,7 @@ from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from enforcement.families import all_procedures
-from enforcement.interfaces.api import cases, procedures
+from enforcement.interfaces.api import cases, procedures, simulations
 from enforcement.interfaces.api.access import CONTROLLER_EVENTS, EngineState, load_grants
 from enforcement.interfaces.api.errors import install, known_query
 from enforcement.ops.logs import configure
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     install(app)
     app.include_router(cases.router)
     app.include_router(procedures.router)
+    app.include_router(simulations.router)
 
     generated = app.openapi
 

@@ -1,0 +1,132 @@
+"""The simulation routes: a shipped scenario or an uploaded one run on the in-process engine,
+for the console and for programs (`enforce simulate --json` over HTTP).
+
+Bounded: the file's size, its values once aliases are expanded (the loader's limit), the
+batch's runs. Each simulation runs in a worker thread, never in the API's event loop, and at
+most `CONCURRENT` at a time; the answer is the document `enforce simulate --json
+--runs-file` prints: every run as written and each what-if whole, the batch's summary
+(outcome shares, percentiles), never the drawn runs one by one.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, model_validator
+from starlette.concurrency import run_in_threadpool
+
+from enforcement.interfaces.api.access import Anyone
+from enforcement.interfaces.api.errors import ApiError, responses
+from enforcement.ops.temporal import InvalidInput
+from enforcement.simulation.scenarios import Scenario, ScenarioError, parse_scenario
+
+router = APIRouter(tags=["simulation"])
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
+MAX_SCENARIO_BYTES = 65_536
+MAX_API_RUNS = 5_000
+CONCURRENT = 2
+_slots = threading.BoundedSemaphore(CONCURRENT)
+
+
+def shipped() -> dict[str, Path]:
+    """The scenarios that come with the engine, by name (the file's stem)."""
+    return {p.stem: p for p in sorted(SCENARIOS.glob("*.yaml"))}
+
+
+class ScenarioInfo(BaseModel):
+    name: str
+    procedure: str
+    case_id: str
+    horizon: str
+    what_ifs: list[str]
+    batch_runs: int
+
+
+class SimulationRequest(BaseModel):
+    """Exactly one of `shipped` (a name from GET /simulations/scenarios) or `scenario` (the
+    YAML text of a scenario file, as `enforce simulate` reads it)."""
+
+    shipped: str | None = Field(default=None, max_length=100, examples=["clearview"])
+    scenario: str | None = Field(default=None, max_length=MAX_SCENARIO_BYTES,
+                                 description="a scenario file's YAML text")
+    runs: int | None = Field(default=None, ge=0, le=MAX_API_RUNS, description="batch runs "
+                             "(default: the scenario's batch.runs, at most "
+                             f"{MAX_API_RUNS:,} here; enforce simulate takes more)")
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SimulationRequest:
+        if (self.shipped is None) == (self.scenario is None):
+            raise ValueError("give exactly one of shipped (a shipped scenario's name) or "
+                             "scenario (a scenario file's YAML text)")
+        return self
+
+
+def _load(req: SimulationRequest) -> Scenario:
+    if req.shipped is not None:
+        path = shipped().get(req.shipped)
+        if path is None:
+            raise InvalidInput("body.shipped", f"no shipped scenario {req.shipped!r}; "
+                               f"accepted: {', '.join(shipped())}")
+        text, name = path.read_text(encoding="utf-8"), path.name
+    else:
+        assert req.scenario is not None
+        if len(req.scenario.encode()) > MAX_SCENARIO_BYTES:
+            raise InvalidInput("body.scenario", f"more than {MAX_SCENARIO_BYTES:,} bytes")
+        text, name = req.scenario, "scenario.yaml"
+    try:
+        sc = parse_scenario(text, name)
+    except ScenarioError as exc:
+        raise InvalidInput("body.scenario" if req.scenario is not None else "body.shipped",
+                           str(exc)) from None
+    runs = req.runs if req.runs is not None else (sc.batch.runs if sc.batch else 0)
+    if sc.batch is not None and runs > MAX_API_RUNS:
+        raise InvalidInput("body.runs", f"the scenario's batch asks {runs:,} runs; at most "
+                           f"{MAX_API_RUNS:,} here (give runs, or use enforce simulate)")
+    if sc.batch is None and (req.runs or req.seed is not None):
+        raise InvalidInput("body.runs", "runs and seed need a `batch` section with draws in "
+                           "the scenario")
+    return sc
+
+
+def _simulate(sc: Scenario, runs: int | None, seed: int | None) -> dict[str, Any]:
+    from enforcement.simulation.report import document, run_scenario
+
+    if not _slots.acquire(timeout=0):
+        raise ApiError(503, f"{CONCURRENT} simulations are running; try again shortly")
+    try:
+        report = run_scenario(sc, runs, seed, engine="local", jobs=1, keep=False)
+    finally:
+        _slots.release()
+    doc = document(report)
+    if report.single:
+        return {"runs": [doc], "summary": report.summary}
+    return doc
+
+
+@router.get("/simulations/scenarios", response_model=list[ScenarioInfo],
+            responses=responses(401, 403))
+async def scenarios(grant: Anyone) -> list[ScenarioInfo]:
+    """The shipped scenarios, to run by name."""
+    out = []
+    for name, path in shipped().items():
+        sc = parse_scenario(path.read_text(encoding="utf-8"), path.name)
+        out.append(ScenarioInfo(name=name, procedure=sc.procedure, case_id=sc.case.case_id,
+                                horizon=sc.horizon.isoformat(),
+                                what_ifs=[v.name for v in sc.variants],
+                                batch_runs=sc.batch.runs if sc.batch else 0))
+    return out
+
+
+@router.post("/simulations", responses=responses(401, 403, 422))
+async def simulate(req: SimulationRequest, grant: Anyone) -> dict[str, Any]:
+    """Simulate a scenario: each run's deadlines with their explanations, timeline, outcome
+    and sanction figures (`runs`: as written, then each what-if), and for a batch the
+    outcome shares and percentiles of every key date and amount (`summary.batch`). Events
+    the case refused are in each run's `rejected_events`. Nothing is written anywhere."""
+    sc = _load(req)
+    return await run_in_threadpool(_simulate, sc, req.runs if sc.batch else None, req.seed)
