@@ -98,7 +98,22 @@ async def _read(client: Client, s: _Started) -> SimOutcome:
     req = StatusRequest(as_of=s.sim.horizon, rejections=True)
     view: CaseView = await s.handle.query("status", req, result_type=CaseView)
     rejected = list(view.rejected_events)
-    if view.workflow_id and view.workflow_id != s.handle.id:
+    referrals = sum(1 for t in view.timeline
+                    if t.kind == "outcome" and t.name == "referred_to_sanction")
+    if referrals > 1:
+        # referred again after a referral taken back: each sanction-stage workflow (one id,
+        # a run each) refused its own events; the last one may still hold the case
+        runs = [e.child_workflow_execution_started_event_attributes.workflow_execution.run_id
+                async for e in s.handle.fetch_history_events()
+                if e.HasField("child_workflow_execution_started_event_attributes")]
+        child_id = f"{s.handle.id}:sanction"
+        for run_id in runs:
+            child = client.get_workflow_handle(child_id, run_id=run_id)
+            cv = await child.query("status", req, result_type=CaseView)
+            rejected += cv.rejected_events
+            if view.workflow_id == child_id and run_id == runs[-1]:
+                view = cv
+    elif view.workflow_id and view.workflow_id != s.handle.id:
         # still at the sanction stage: the child holds the case
         child = client.get_workflow_handle(view.workflow_id)
         view = await child.query("status", req, result_type=CaseView)

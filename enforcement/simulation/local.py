@@ -20,16 +20,17 @@ wake-up the very instant it was set for.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from enforcement.case.machine import CaseState, EventRejected, Machine
 from enforcement.case.models import Event, RegisterBatch, ScriptedEvent
+from enforcement.case.procedure import Procedure
 from enforcement.case.status_query import RejectedEvent
-from enforcement.families import get_procedure, machine_class
-from enforcement.law.timelimits import as_instant
+from enforcement.families import get_procedure, in_legal_order, machine_class
+from enforcement.law.timelimits import as_instant, end_of_day
 from enforcement.privacy.codec import PLAIN_CONVERTER
-from enforcement.simulation.model import SimCase, SimOutcome, plan_case
+from enforcement.simulation.model import TAIL, SimCase, SimOutcome, plan_case
 
 if TYPE_CHECKING:
     from activities.register import Register
@@ -121,41 +122,79 @@ def run_case(sim: SimCase, register: Register | None = None, case_id: str | None
     inside, after, begin, end = plan_case(sim)
     case = sim.case.model_copy(update={"case_id": case_id or sim.case.case_id, "events": []})
     clock = _utc(begin)
-    cls = machine_class(proc)
-    m = cls.open(case, proc, clock)
+    m = machine_class(proc).open(case, proc, clock)
     m.carry_effects = register is not None
     m.advance(clock)
-    parent = _Shell(m, clock, end, list(inside), register, hands_off=True)
-    rejected = parent.rejected
-    reader = parent
+    rejected: list[RejectedEvent] = []
+    reader = _drive(m, proc, clock, end, list(inside), register, rejected)
+    return _outcome(reader, sim.case.case_id, sim.horizon, rejected, after)
+
+
+def run_from(state: CaseState, proc: Procedure, now: datetime, events: list[Event],
+             horizon: date) -> SimOutcome:
+    """Carry a case on from its state at `now` (its workflow's, as the `state` query gives
+    it; at the sanction stage, its sanction-stage workflow's) to the end of `horizon`, with
+    `events` delivered at their dates. The state is not changed."""
+    cls = machine_class(proc)
+    m = cls(state.model_copy(deep=True), proc)
+    m.carry_effects = False
+    end = end_of_day(horizon, proc.cal) + TAIL
+    script = sorted((ScriptedEvent(at=as_instant(e.date, proc.cal), event=e)
+                     for _, e in in_legal_order(events, proc)), key=lambda x: x.at)
+    rejected: list[RejectedEvent] = []
+    clock = _utc(now)
+    m.advance(clock)
+    reader = _drive(m, proc, clock, end, [x for x in script if x.at < end], None, rejected)
+    return _outcome(reader, state.case_id, horizon, rejected,
+                    [x.event for x in script if x.at >= end])
+
+
+def _drive(m: Machine, proc: Procedure, clock: datetime, end: datetime,
+           script: list[ScriptedEvent], register: Register | None,
+           rejected: list[RejectedEvent]) -> _Shell:
+    """The case workflow and its sanction-stage workflow, in turn, until `end`: the shell
+    whose machine holds the case then."""
+    cls = type(m)
+    parent = _Shell(m, clock, end, script, register, hands_off=True, rejected=rejected)
+    at_sanction = m.s.stage in m.HANDED_OFF  # carried on from a sanction-stage workflow
     while True:
-        if not parent.run_until(done=True) or m.s.status == "closed":
-            break
-        # the sanction stage: its own workflow, given the state and what is left to play
-        script = parent.script
-        child = _Shell(cls(_passed(m.s), proc), parent.clock, end, list(script), register,
-                       hands_off=False, rejected=rejected)
-        child.m.carry_effects = m.carry_effects
-        child.m.advance(child.clock)
-        reader = child
+        if at_sanction:
+            script = parent.script
+            child = _Shell(m, clock, end, list(script), register, hands_off=False,
+                           rejected=rejected)
+            at_sanction = False
+        else:
+            if not parent.run_until(done=True) or m.s.status == "closed":
+                return parent
+            # the sanction stage: its own workflow, given the state and what is left to play
+            script = parent.script
+            child = _Shell(cls(_passed(m.s), proc), parent.clock, end, list(script),
+                           register, hands_off=False, rejected=rejected)
+            child.m.carry_effects = m.carry_effects
+            child.m.advance(child.clock)
         if not child.run_until(done=False):
-            break
+            return child
         # back from the sanction stage (closed, or the referral taken back)
-        reader = parent
         m.s = _passed(child.m.s)
         parent.clock = child.clock
         parent.script = [x for x in script if x.at > parent.clock]
         if m.s.status == "closed" or m.s.stage in m.HANDED_OFF:
-            break
+            return parent
+
+
+def _outcome(reader: _Shell, case_id: str, horizon: date, rejected: list[RejectedEvent],
+             after: list[Event]) -> SimOutcome:
+    """The case as its workflow's status query shows it at the end: as of the horizon day
+    while open."""
     rm = reader.m
     now = reader.clock
     if rm.s.status == "open":
-        now = as_instant(sim.horizon, rm.cal)
+        now = as_instant(horizon, rm.cal)
     status = rm.status(now)
-    status.case_id = sim.case.case_id
+    status.case_id = case_id
     status.workflow_id = ""
     rejected.sort(key=lambda r: r.at)
-    return SimOutcome(status, rejected, after, sim.horizon)
+    return SimOutcome(status, rejected, after, horizon)
 
 
 def run_cases(cases: list[SimCase], register: Register | None = None,

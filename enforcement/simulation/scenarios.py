@@ -668,49 +668,57 @@ def _batch(doc: _Doc, value: Any) -> Batch | None:
         doc.problem((*path, "seed"), "a whole number")
     draws = []
     for i, spec in enumerate(_list(doc, value.get("draws"), (*path, "draws"))):
-        dpath = (*path, "draws", i)
-        if not isinstance(spec, dict):
-            doc.problem(dpath, "a draw is {event, after, distribution, ...}")
-            continue
-        _known_keys(doc, spec, dpath, DRAW_KEYS)
-        missing = [k for k in ("event", "after", "distribution") if k not in spec]
-        for k in missing:
-            doc.problem((*dpath, k), "missing field")
-        dist = spec.get("distribution")
-        if dist is not None and dist not in DISTRIBUTIONS:
-            doc.problem((*dpath, "distribution"), f"unknown distribution {dist!r}; accepted: "
-                                                  f"{', '.join(DISTRIBUTIONS)}")
-            continue
-        if missing:
-            continue
-        n = {k: _number(doc, spec, k, dpath) for k in ("low", "high", "mode", "mean", "sd")}
-        need = {"uniform": ("low", "high"), "triangular": ("low", "mode", "high"),
-                "normal": ("mean", "sd")}[str(dist)]
-        absent = [k for k in need if n[k] is None]
-        for k in absent:
-            doc.problem((*dpath, k), f"missing field ({dist} needs {', '.join(need)})")
-        if absent:
-            continue
-        low, high = n["low"], n["high"]
-        if low is not None and high is not None and low > high:
-            doc.problem((*dpath, "high"), f"high ({high:g}) is below low ({low:g})")
-            continue
-        mode = n["mode"]
-        if dist == "triangular" and mode is not None and low is not None and high is not None \
-                and not low <= mode <= high:
-            doc.problem((*dpath, "mode"), "the mode must lie between low and high")
-            continue
-        if dist == "uniform" and low is not None and high is not None \
-                and math.ceil(low) > math.floor(high):
-            doc.problem((*dpath, "high"), "no whole number of days between low and high")
-            continue
-        if dist == "normal" and (n["sd"] or 0) <= 0:
-            doc.problem((*dpath, "sd"), "the standard deviation must be above 0")
-            continue
-        draws.append(Draw(str(spec["event"]), str(spec["after"]), str(dist), low, high, mode,
-                          n["mean"], n["sd"], doc.line(dpath)))
+        d = parse_draw(doc, spec, (*path, "draws", i))
+        if d is not None:
+            draws.append(d)
     if not draws:
         doc.problem((*path, "draws"), "a batch needs at least one draw")
     if doc.problems:
         return None
     return Batch(int(runs), int(seed), tuple(draws))
+
+
+def parse_draw(doc: _Doc, spec: Any, dpath: PathKey, keys: tuple[str, ...] = ()
+               ) -> Draw | None:
+    """One draw {event, after, distribution, low, mode, high, mean, sd}, its problems noted
+    in `doc` with their lines; `keys`: more keys the caller reads itself."""
+    if not isinstance(spec, dict):
+        doc.problem(dpath, "a draw is {event, after, distribution, ...}")
+        return None
+    _known_keys(doc, spec, dpath, (*DRAW_KEYS, *keys))
+    missing = [k for k in ("event", "after", "distribution") if k not in spec]
+    for k in missing:
+        doc.problem((*dpath, k), "missing field")
+    dist = spec.get("distribution")
+    if dist is not None and dist not in DISTRIBUTIONS:
+        doc.problem((*dpath, "distribution"), f"unknown distribution {dist!r}; accepted: "
+                                              f"{', '.join(DISTRIBUTIONS)}")
+        return None
+    if missing:
+        return None
+    n = {k: _number(doc, spec, k, dpath) for k in ("low", "high", "mode", "mean", "sd")}
+    need = {"uniform": ("low", "high"), "triangular": ("low", "mode", "high"),
+            "normal": ("mean", "sd")}[str(dist)]
+    absent = [k for k in need if n[k] is None]
+    for k in absent:
+        doc.problem((*dpath, k), f"missing field ({dist} needs {', '.join(need)})")
+    if absent:
+        return None
+    low, high = n["low"], n["high"]
+    if low is not None and high is not None and low > high:
+        doc.problem((*dpath, "high"), f"high ({high:g}) is below low ({low:g})")
+        return None
+    mode = n["mode"]
+    if dist == "triangular" and mode is not None and low is not None and high is not None \
+            and not low <= mode <= high:
+        doc.problem((*dpath, "mode"), "the mode must lie between low and high")
+        return None
+    if dist == "uniform" and low is not None and high is not None \
+            and math.ceil(low) > math.floor(high):
+        doc.problem((*dpath, "high"), "no whole number of days between low and high")
+        return None
+    if dist == "normal" and (n["sd"] or 0) <= 0:
+        doc.problem((*dpath, "sd"), "the standard deviation must be above 0")
+        return None
+    return Draw(str(spec["event"]), str(spec["after"]), str(dist), low, high, mode,
+                n["mean"], n["sd"], doc.line(dpath))

@@ -267,3 +267,35 @@ def test_both_engines_write_the_same_register(tmp_path: Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__])
+
+
+def test_a_case_referred_again_after_its_referral_was_taken_back() -> None:
+    """Found by the generated cases: referred, taken back (referral_undone), referred again.
+    Each referral runs its own sanction-stage workflow under the same id; the events the
+    first one refused must be reported too."""
+    steps = dict(CNIL_STEPS)
+    story = [("complaint_received", "2022-07-19"), ("information_requested", "2022-09-19"),
+             ("formal_notice_issued", "2022-09-20"), ("information_provided", "2022-11-21"),
+             ("extension_granted", "2023-01-22"),
+             ("compliance_evidence_submitted", "2023-01-29"),
+             ("rapporteur_designated", "2023-02-01"), ("report_notified", "2023-02-21"),
+             ("observations_submitted", "2023-05-07"), ("referral_undone", "2023-05-07"),
+             ("rapporteur_replied", "2023-07-08"), ("compliance_rejected", "2023-09-08"),
+             ("sanction_decided", "2023-09-08"), ("decision_notified", "2023-09-09")]
+    extras = dict(EXTRAS)
+    events = [_event(kind, steps.get(kind, extras.get(kind, {})), date.fromisoformat(day), n)
+              for n, (kind, day) in enumerate(story)]
+    case = CaseInput(case_id="GEN-again", procedure="fr-cnil-simplified",
+                     controller=Controller(name="Generated Ltd", country="GP"))
+    sim = SimCase(case, events, date(2024, 6, 25),
+                  {0: date(2022, 8, 8), 9: date(2023, 5, 25)})
+    [theirs] = objects([sim], [_plan_of(sim)], asyncio.run(on_temporal([sim])))
+    [mine] = objects([sim], [_plan_of(sim)], local.run_cases([sim]))
+    assert mine == theirs
+    # The notice of 20 Sep 2022 (2 months: 20 Nov) ran out; the case was referred (after
+    # the grace) before 22 Jan 2023, so the extension of the notice found no pending
+    # deadline: refused at the sanction stage, by the first sanction-stage workflow.
+    refused = {(r["type"], r["stage"]) for r in theirs["rejected_events"]}
+    assert ("extension_granted", "referred") in refused
+    assert sum(1 for t in theirs["timeline"]
+               if (t["kind"], t["name"]) == ("outcome", "referred_to_sanction")) == 2
