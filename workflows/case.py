@@ -501,6 +501,12 @@ class _CaseRunner:
     def status(self, req: StatusRequest | None = None) -> CaseStatus:
         return self._status(req)
 
+    @workflow.query(name="state")
+    def state(self) -> CaseState:
+        """The whole state the machine holds (the forecast carries a case on from it);
+        while the sanction-stage workflow holds the case, ask that one."""
+        return self.machine.s
+
 
 @workflow.defn
 class SanctionProcedure(_CaseRunner):

@@ -167,6 +167,10 @@ class Machine:
     # What a case came to, as an analyst counts it across simulated runs (`category`), in
     # the order a chart shows them.
     CATEGORIES: ClassVar[tuple[str, ...]] = ("open", "closed")
+    # What a regulator plans staff for (the forecast), by the timeline entries (events and
+    # outcomes) that are one: hearings, decisions, referrals. Deadlines are counted apart.
+    WORKLOAD: ClassVar[dict[str, tuple[str, ...]]] = {"hearings": (), "decisions": (),
+                                                      "referrals": ()}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -88,6 +88,9 @@ class CnilMachine(Machine):
     HANDED_OFF: ClassVar[tuple[str, ...]] = SANCTION_STAGES
     CATEGORIES: ClassVar[tuple[str, ...]] = ("complied", "referred", "sanctioned", "closed",
                                              "open")
+    WORKLOAD: ClassVar[dict[str, tuple[str, ...]]] = {
+        "hearings": ("hearing_held",), "decisions": ("sanction_decided",),
+        "referrals": ("referred_to_sanction",)}
     ACCEPTS: ClassVar[dict[str, tuple[str, ...]]] = ACCEPTS
     ANSWERS: ClassVar[dict[str, tuple[str, ...]]] = ANSWERS
     REQUIRED_CAPS: ClassVar[tuple[str, ...]] = ("penalty_per_day_max",)

@@ -102,6 +102,11 @@ class IcoMachine(Machine):
 
     CATEGORIES: ClassVar[tuple[str, ...]] = ("complied", "enforcement_notice", "penalty",
                                              "no_penalty", "closed", "open")
+    # No hearing or referral in the Act: the notice of intent is the step towards a penalty.
+    WORKLOAD: ClassVar[dict[str, tuple[str, ...]]] = {
+        "hearings": (), "decisions": ("enforcement_notice_given", "penalty_notice_given",
+                                      "no_penalty_notice_given"),
+        "referrals": ("notice_of_intent_given",)}
 
     @classmethod
     def category(cls, st: CaseStatus) -> str:

@@ -711,6 +711,87 @@ def simulate_command(
              f"exit 0)", 3)
 
 
+@app.command("forecast")
+def forecast_command(
+    assumptions: Annotated[Path, typer.Option(
+        help="delay distributions of the steps not yet taken (scenario batch syntax), e.g. "
+        "forecast/assumptions.example.yaml")],
+    weeks: Annotated[int, typer.Option(min=1, max=104, help="weeks ahead")] = 12,
+    runs: Annotated[int, typer.Option(min=1, max=10_000, help="runs per case")] = 100,
+    seed: Annotated[int, typer.Option(help="seed of the draws")] = 0,
+    procedure: Annotated[str | None, typer.Option(help="only this procedure's cases")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        min=1, help="processes (default: the machine's cores); the same figures whatever "
+        "the number")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print every row as JSON")] = False,
+    csv_file: Annotated[Path | None, typer.Option(
+        "--csv", help="write every row: week, procedure, stage, kind, percentiles")] = None,
+    plot_file: Annotated[Path | None, typer.Option(
+        "--plot", help="write a chart of the weeks ahead (PNG)")] = None,
+) -> None:
+    """Workload forecast: every open case carried forward from its state now, its next steps
+    drawn from the assumptions; per week, the deadlines running out, hearings, decisions and
+    referrals to expect (median, 10th and 90th percentiles), by procedure and stage."""
+    from datetime import UTC, datetime
+
+    from enforcement.case.machine import CaseState
+    from enforcement.simulation.batch import default_jobs
+    from enforcement.simulation.forecast import forecast, load_assumptions
+    from enforcement.simulation.report import write_forecast_csv, write_forecast_plot
+    from enforcement.simulation.scenarios import ScenarioError
+
+    try:
+        a = load_assumptions(assumptions)
+    except ScenarioError as exc:
+        fail(str(exc))
+    if plot_file is not None and plot_file.suffix.lower() != ".png":
+        fail(f"--plot {plot_file}: write FILE.png")
+
+    async def go(client: Client, _settings: Settings) -> tuple[list[CaseState], list[str]]:
+        from enforcement.ops.temporal import open_case_states
+        return await open_case_states(client, procedure)
+
+    states, unread = _engine(go)
+    err = Console(stderr=True)
+    if unread:
+        err.print(f"warning: {len(unread)} open case(s) did not answer (is a worker running?) "
+                  f"and are left out: {', '.join(unread[:10])}"
+                  + (" ..." if len(unread) > 10 else ""), highlight=False)
+    now = datetime.now(UTC)
+    f = forecast(states, a, now=now, weeks=weeks, runs=runs, seed=seed,
+                 jobs=jobs or default_jobs())
+    rows = f.rows()
+    if as_json:
+        _json_out({"today": f.today.isoformat(), "weeks": f.weeks, "runs": f.runs,
+                   "cases": f.cases, "left_out": unread, "assumptions": f.assumptions,
+                   "rows": rows})
+    else:
+        table = Table("week from", *[k for k in ("deadlines", "hearings", "decisions",
+                                                 "referrals")],
+                      title=f"Workload, {f.cases} open cases, {runs} runs each (median, "
+                            f"10th-90th percentile); assumptions: {a.name}",
+                      title_justify="left")
+        for w in range(weeks):
+            cells = []
+            for kind in ("deadlines", "hearings", "decisions", "referrals"):
+                r = next(x for x in rows if (x["week"], x["procedure"], x["kind"])
+                         == (w, "*", kind))
+                cells.append(f"{r['p50']} ({r['p10']}-{r['p90']})")
+            start = next(x["from"] for x in rows if x["week"] == w)
+            table.add_row(start, *cells)
+        out.print(table)
+        out.print("by procedure and stage: --csv or --json", highlight=False)
+    try:
+        if csv_file is not None:
+            write_forecast_csv(csv_file, rows)
+            err.print(f"wrote CSV: {csv_file}", highlight=False)
+        if plot_file is not None:
+            write_forecast_plot(plot_file, f)
+            err.print(f"wrote chart: {plot_file}", highlight=False)
+    except OSError as exc:
+        fail(f"cannot write {exc.filename}: {exc.strerror}", 1)
+
+
 register_app = typer.Typer(help="The outcome register.", no_args_is_help=True)
 app.add_typer(register_app, name="register")
 

@@ -36,7 +36,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from enforcement.case.machine import ANYTIME, EventRejected
+from enforcement.case.machine import ANYTIME, CaseState, EventRejected
 from enforcement.case.models import (
     CORRECTIONS,
     CaseInput,
@@ -602,3 +602,31 @@ async def unkeyed_cases(client: Client) -> int:
     except RPCError as exc:
         raise CaseError(f"the case listing failed: {exc.message}", "unavailable") from None
     return found.count
+
+
+async def open_case_states(client: Client, procedure: str | None = None,
+                           concurrency: int = 32) -> tuple[list[CaseState], list[str]]:
+    """The whole state of every open case (`procedure`: of that one), each from the workflow
+    that holds it now: what the forecast carries forward; and the ids of the open cases whose
+    workflow did not answer (no worker running, say), which the caller must report."""
+    summaries = [s for s in await list_cases(client, procedure=procedure, limit=10**9)
+                 if s.status == "open"]
+    gate = asyncio.Semaphore(concurrency)
+
+    unread: list[str] = []
+
+    async def read(s: CaseSummary) -> CaseState | None:
+        async with gate:
+            try:
+                state: CaseState = await client.get_workflow_handle(s.workflow_id).query(
+                    "state", result_type=CaseState)
+                if state.workflow_id and state.workflow_id != s.workflow_id:
+                    state = await client.get_workflow_handle(state.workflow_id).query(
+                        "state", result_type=CaseState)
+            except RPCError:
+                unread.append(s.case_id)
+                return None
+            return state
+
+    states = await asyncio.gather(*(read(s) for s in summaries))
+    return [st for st in states if st is not None and st.status == "open"], sorted(unread)

@@ -640,3 +640,48 @@ def _html(report: Report, svg: str) -> str:
 
 def written(paths: Iterable[Path]) -> str:
     return ", ".join(str(p) for p in paths)
+
+
+# --- the workload forecast -------------------------------------------------------------------
+
+FORECAST_FIELDS = ("week", "from", "to", "procedure", "stage", "kind", "mean", "p10", "p50",
+                   "p90")
+
+
+def write_forecast_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, FORECAST_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def write_forecast_plot(path: Path, f: Any) -> None:
+    """One panel per kind: the median per week, the 10th-90th percentile band around it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from enforcement.simulation.forecast import KINDS
+
+    rows = [r for r in f.rows() if r["procedure"] == "*"]
+    fig, axes = plt.subplots(1, len(KINDS), figsize=(13, 3.4), sharex=True)
+    for ax, kind in zip(axes, KINDS, strict=True):
+        mine = sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["week"])
+        x = [r["week"] for r in mine]
+        ax.fill_between(x, [r["p10"] for r in mine], [r["p90"] for r in mine],
+                        color="#a2c8ec", step="mid", label="10th-90th percentile")
+        ax.step(x, [r["p50"] for r in mine], where="mid", color="#1f4e79", label="median")
+        ax.set_title(kind, fontsize=9)
+        ax.set_xticks(x[::max(1, len(x) // 6)],
+                      [mine[i]["from"][5:] for i in range(0, len(x), max(1, len(x) // 6))],
+                      fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.set_ylim(bottom=0)
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"Workload forecast from {f.today.isoformat()}: {f.cases} open cases, "
+                 f"{f.runs} runs each (assumptions: {f.assumptions})", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    try:
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)
