@@ -993,3 +993,29 @@ def test_a_case_whose_workflow_was_terminated_says_failed_with_the_reason(
     r = send(http, cid, type="investigation_opened", date=TODAY.isoformat(), kind="online")
     assert r.status_code == 409, r.text
     assert "was terminated: disk full on the worker" in r.json()["detail"]
+
+
+def test_forecast_is_the_regulators_and_counts_the_open_cases(http: httpx.Client) -> None:
+    cid = new_id("FC")
+    open_case(http, cid)  # a complaint today: the complainant's 3 months run
+    body = {"assumptions": "procedures:\n  fr-cnil: []\n", "weeks": 20, "runs": 2}
+    assert http.post("/forecast", json=body, headers=auth(VIEWER)).status_code == 403
+
+    def read() -> dict[str, Any]:
+        r = http.post("/forecast", json=body, headers=auth(REGULATOR))
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    eventually(lambda: read()["cases"] >= 1, "the new case is forecast")
+    doc = read()
+    assert doc["left_out"] == [] and doc["runs"] == 2
+    # 3 months from today, in week (due - today) // 7 of the 20: at least this case's
+    # deadline runs out that week in every run
+    due = date.fromisoformat(wait_status(http, cid)["deadlines"][0]["due"])
+    week = (due - TODAY).days // 7
+    [row] = [r for r in doc["rows"] if (r["kind"], r["week"], r["procedure"])
+             == ("deadlines", week, "*")]
+    assert row["p10"] >= 1
+    bad = http.post("/forecast", json={"assumptions": "procedures: 3"},
+                    headers=auth(REGULATOR))
+    assert bad.status_code == 422 and "procedures" in bad.json()["detail"]

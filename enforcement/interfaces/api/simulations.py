@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from enforcement.interfaces.api.access import Anyone
+from enforcement.interfaces.api.access import Anyone, Engine, Regulator
 from enforcement.interfaces.api.errors import ApiError, responses
 from enforcement.ops.temporal import InvalidInput
 from enforcement.simulation.scenarios import Scenario, ScenarioError, parse_scenario
@@ -130,3 +130,58 @@ async def simulate(req: SimulationRequest, grant: Anyone) -> dict[str, Any]:
     the case refused are in each run's `rejected_events`. Nothing is written anywhere."""
     sc = _load(req)
     return await run_in_threadpool(_simulate, sc, req.runs if sc.batch else None, req.seed)
+
+
+# --- the workload forecast -------------------------------------------------------------------
+
+ASSUMPTIONS = SCENARIOS.parent / "forecast" / "assumptions.example.yaml"
+MAX_FORECAST_RUNS = 500
+
+
+class ForecastRequest(BaseModel):
+    """The assumptions (an assumptions file's YAML text; default: the shipped example,
+    labelled assumptions), the weeks ahead and the runs per case."""
+
+    assumptions: str | None = Field(default=None, max_length=MAX_SCENARIO_BYTES)
+    weeks: int = Field(default=12, ge=1, le=52)
+    runs: int = Field(default=100, ge=1, le=MAX_FORECAST_RUNS)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    procedure: str | None = Field(default=None, max_length=100)
+
+
+def _forecast(states: list[Any], a: Any, req: ForecastRequest) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from enforcement.simulation.forecast import forecast
+
+    if not _slots.acquire(timeout=0):
+        raise ApiError(503, f"{CONCURRENT} simulations are running; try again shortly")
+    try:
+        f = forecast(states, a, now=datetime.now(UTC), weeks=req.weeks, runs=req.runs,
+                     seed=req.seed, jobs=1)
+    finally:
+        _slots.release()
+    return {"today": f.today.isoformat(), "weeks": f.weeks, "runs": f.runs,
+            "cases": f.cases, "assumptions": f.assumptions, "headline": f.headline(),
+            "rows": f.rows()}
+
+
+@router.post("/forecast", responses=responses(401, 403, 422))
+async def workload_forecast(req: ForecastRequest, grant: Regulator,
+                            state: Engine) -> dict[str, Any]:
+    """The workload forecast of every open case (`enforce forecast`): per week, the deadlines
+    running out, hearings, decisions and referrals, with the median and 10th-90th
+    percentiles, by procedure and stage (`*`: all); `left_out`: open cases whose workflow
+    did not answer. The regulator's: it reads every case."""
+    from enforcement.ops.temporal import open_case_states
+    from enforcement.simulation.forecast import load_assumptions, parse_assumptions
+
+    try:
+        a = (parse_assumptions(req.assumptions, "assumptions.yaml")
+             if req.assumptions is not None else load_assumptions(ASSUMPTIONS))
+    except ScenarioError as exc:
+        raise InvalidInput("body.assumptions", str(exc)) from None
+    states, unread = await open_case_states(state.temporal, req.procedure)
+    out = await run_in_threadpool(_forecast, states, a, req)
+    out["left_out"] = unread
+    return out
