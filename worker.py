@@ -23,12 +23,14 @@ from activities.register import Register
 from activities.register_db import make_engine, migrate
 from activities.webhooks import WebhookPublisher
 from enforcement.ops import metrics
+from enforcement.ops.digest import Digest, ensure_digest_schedule
 from enforcement.ops.logs import configure
 from enforcement.ops.process import leave
 from enforcement.ops.settings import Settings, get_settings
 from enforcement.ops.temporal import connect, start_dev_server
 from workflows import workflow_runner
 from workflows.case import EnforcementCase, SanctionProcedure
+from workflows.digest import WeeklyDigest
 
 log = structlog.get_logger("worker")
 
@@ -40,10 +42,24 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     notifier = Notifier(register, settings)
     webhooks = WebhookPublisher(settings, register=register)
     return Worker(client, task_queue=settings.task_queue,
-                  workflows=[EnforcementCase, SanctionProcedure],
-                  activities=[register.record, notifier.deliver, webhooks.publish],
+                  workflows=[EnforcementCase, SanctionProcedure, WeeklyDigest],
+                  activities=[register.record, notifier.deliver, webhooks.publish,
+                              Digest(settings).send],
                   activity_executor=executor, workflow_runner=workflow_runner(),
                   max_concurrent_activities=settings.activity_threads)
+
+
+async def start_schedules(client: Client, settings: Settings) -> None:
+    """The weekly digest's schedule, created when absent (ENFORCE_DIGEST_SCHEDULE=false:
+    not); a failure is logged, never fatal: cases run without it."""
+    if not settings.digest_schedule:
+        return
+    try:
+        if await ensure_digest_schedule(client, settings):
+            log.info("weekly digest scheduled", weekday=settings.digest_weekday,
+                     hour=settings.digest_hour, timezone=settings.digest_timezone)
+    except Exception as exc:
+        log.warning("weekly digest not scheduled", error=str(exc))
 
 
 @contextlib.asynccontextmanager
@@ -83,6 +99,7 @@ async def main() -> None:
                  temporal=settings.temporal_address or f"127.0.0.1:{settings.dev_server_port}",
                  register=settings.database_url.split("@")[-1])
         async with worker, register_gauges(settings, runtime):
+            await start_schedules(client, settings)
             await stop.wait()
             log.info("shutting down")
     if env is not None:

@@ -38,6 +38,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "enforcement.interfaces": ("enforcement.law", "enforcement.case", "enforcement.families",
                                "enforcement.ops", "enforcement.privacy",
                                "enforcement.simulation", "activities"),
+    # the weekly digest's activity: it reads the cases, forecasts and mails, like a root
+    "enforcement.ops.digest": ("enforcement.law", "enforcement.case", "enforcement.families",
+                               "enforcement.ops.settings", "enforcement.ops.temporal",
+                               "enforcement.simulation", "activities", "workflows"),
     # the composition roots: `make run` and `python worker.py` start everything
     "enforcement.ops.run": ("enforcement.ops", "enforcement.interfaces", "worker"),
     "worker": ("enforcement.ops", "workflows", "activities"),

@@ -792,6 +792,46 @@ def forecast_command(
         fail(f"cannot write {exc.filename}: {exc.strerror}", 1)
 
 
+digest_app = typer.Typer(help="The weekly digest to the case handlers.",
+                         no_args_is_help=True)
+app.add_typer(digest_app, name="digest")
+
+
+@digest_app.command("schedule")
+def digest_schedule() -> None:
+    """Create the weekly digest's Temporal Schedule if it is absent (the worker does it at
+    start-up too): ENFORCE_DIGEST_WEEKDAY, _HOUR and _TIMEZONE set when."""
+    from enforcement.ops.digest import ensure_digest_schedule
+
+    async def go(client: Client, settings: Settings) -> bool:
+        return await ensure_digest_schedule(client, settings)
+
+    created = _engine(go)
+    out.print("weekly digest scheduled" if created else "the weekly digest's schedule "
+              "exists already (enforcement-weekly-digest)")
+
+
+@digest_app.command("send")
+def digest_send() -> None:
+    """Send the weekly digest now: trigger its schedule (a worker must be running)."""
+    from temporalio.service import RPCError
+
+    from enforcement.ops.digest import ensure_digest_schedule
+    from workflows.digest import SCHEDULE_ID
+
+    async def go(client: Client, settings: Settings) -> None:
+        await ensure_digest_schedule(client, settings)
+        try:
+            await client.get_schedule_handle(SCHEDULE_ID).trigger()
+        except RPCError as exc:
+            from enforcement.ops.temporal import CaseError
+            raise CaseError(f"cannot trigger the digest: {exc.message}", "unavailable") \
+                from None
+
+    _engine(go)
+    out.print("weekly digest triggered: the case handlers' mails follow from the worker")
+
+
 register_app = typer.Typer(help="The outcome register.", no_args_is_help=True)
 app.add_typer(register_app, name="register")
 

@@ -122,7 +122,11 @@ def banner(settings: Settings, api_port: int, embedded: bool,
 
 async def serve(settings: Settings) -> int:
     """Run the dev server (when embedded), the worker and the API until a signal."""
-    from worker import build_worker, register_gauges  # the worker entry point (repository root)
+    from worker import (  # the worker entry point (repository root)
+        build_worker,
+        register_gauges,
+        start_schedules,
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -168,6 +172,7 @@ async def serve(settings: Settings) -> int:
             server = ApiServer(uvicorn.Config(create_app(settings, client), log_config=None,
                                               access_log=False, lifespan="on"))
             async with worker, register_gauges(settings, runtime):
+                await start_schedules(client, settings)
                 api = asyncio.create_task(server.serve(sockets=[sock]))
                 while not server.started and not api.done():
                     await asyncio.sleep(0.05)

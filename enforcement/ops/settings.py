@@ -58,6 +58,18 @@ class Settings(BaseSettings):
     mail_from: str = "Enforcement engine <enforcement@localhost>"
     case_handler_email: str | None = Field(default=None, max_length=254,
                                            pattern=r"^[^@\s]+@[^@\s]+$")
+    case_handler_emails: dict[str, str] = Field(
+        default_factory=dict, description="JSON: the case handler address of each procedure "
+        "(the weekly digest and the case handler's notifications); others: "
+        "case_handler_email")
+    # The weekly digest (enforcement/ops/digest.py), started by a Temporal Schedule.
+    digest_schedule: bool = Field(default=True, description="create the weekly digest's "
+                                  "schedule at start-up when absent")
+    digest_timezone: str = Field(default="Europe/Paris", description="the digest's clock")
+    digest_weekday: int = Field(default=1, ge=1, le=7, description="1: Monday")
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    digest_assumptions: Path | None = Field(default=None, description="the forecast's "
+                                            "assumptions (default: the shipped example)")
 
     # Webhooks (activities/webhooks.py): CloudEvents signed per Standard Webhooks.
     webhook_urls: Annotated[list[str], NoDecode] = Field(
