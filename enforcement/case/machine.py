@@ -171,6 +171,11 @@ class Machine:
     # outcomes) that are one: hearings, decisions, referrals. Deadlines are counted apart.
     WORKLOAD: ClassVar[dict[str, tuple[str, ...]]] = {"hearings": (), "decisions": (),
                                                       "referrals": ()}
+    # The stage a case is in after each timeline entry of that name (the Gantt chart's
+    # stage bars; the state keeps only the current stage).
+    STAGE_AFTER: ClassVar[dict[str, str]] = {"complaint_received": "complaint",
+                                             "investigation_opened": "investigation",
+                                             "case_closed": "closed"}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

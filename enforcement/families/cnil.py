@@ -91,6 +91,14 @@ class CnilMachine(Machine):
     WORKLOAD: ClassVar[dict[str, tuple[str, ...]]] = {
         "hearings": ("hearing_held",), "decisions": ("sanction_decided",),
         "referrals": ("referred_to_sanction",)}
+    STAGE_AFTER: ClassVar[dict[str, str]] = {
+        "complaint_received": "complaint", "investigation_opened": "investigation",
+        "formal_notice_issued": "formal_notice", "referred_to_sanction": "referred",
+        "rapporteur_designated": "rapporteur", "report_notified": "report",
+        "hearing_scheduled": "hearing_scheduled", "hearing_held": "deliberation",
+        "sanction_decided": "decided", "decision_notified": "decision_notified",
+        "liquidation_opened": "liquidation", "penalty_liquidated": "liquidated",
+        "case_closed": "closed"}
     ACCEPTS: ClassVar[dict[str, tuple[str, ...]]] = ACCEPTS
     ANSWERS: ClassVar[dict[str, tuple[str, ...]]] = ANSWERS
     REQUIRED_CAPS: ClassVar[tuple[str, ...]] = ("penalty_per_day_max",)

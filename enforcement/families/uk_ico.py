@@ -107,6 +107,11 @@ class IcoMachine(Machine):
         "hearings": (), "decisions": ("enforcement_notice_given", "penalty_notice_given",
                                       "no_penalty_notice_given"),
         "referrals": ("notice_of_intent_given",)}
+    STAGE_AFTER: ClassVar[dict[str, str]] = {
+        "complaint_received": "complaint", "investigation_opened": "investigation",
+        "enforcement_notice_given": "enforcement_notice",
+        "notice_of_intent_given": "notice_of_intent",
+        "penalty_notice_given": "penalty_notice", "case_closed": "closed"}
 
     @classmethod
     def category(cls, st: CaseStatus) -> str:

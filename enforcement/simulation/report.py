@@ -26,8 +26,7 @@ from rich.text import Text
 
 from enforcement.case.ics import case_calendar
 from enforcement.case.models import CaseStatus
-from enforcement.families import get_procedure
-from enforcement.families.cnil import ACCEPTS
+from enforcement.families import get_procedure, machine_class
 from enforcement.simulation.batch import (
     PERCENTILES,
     SANCTION_FIELDS,
@@ -42,18 +41,6 @@ from enforcement.simulation.batch import (
 )
 from enforcement.simulation.model import Progress
 from enforcement.simulation.scenarios import BASE, RunPlan, Scenario
-
-# The stage a case is in after each timeline entry (for the Gantt chart's stage bars).
-STAGE_AFTER = {
-    "complaint_received": "complaint", "investigation_opened": "investigation",
-    "formal_notice_issued": "formal_notice", "referred_to_sanction": "referred",
-    "rapporteur_designated": "rapporteur", "report_notified": "report",
-    "hearing_scheduled": "hearing_scheduled", "hearing_held": "deliberation",
-    "sanction_decided": "decided", "decision_notified": "decision_notified",
-    "liquidation_opened": "liquidation", "penalty_liquidated": "liquidated",
-    "case_closed": "closed",
-}
-assert set(STAGE_AFTER.values()) <= set(ACCEPTS)
 
 
 @dataclass
@@ -385,9 +372,10 @@ def write_ics(path: Path, report: Report) -> list[Path]:
 
 
 def _stage_spans(st: CaseStatus, end: date) -> list[tuple[str, date, date]]:
+    stage_after = machine_class(get_procedure(st.procedure)).STAGE_AFTER
     marks: list[tuple[date, str]] = []
     for t in st.timeline:
-        stage = STAGE_AFTER.get(t.name)
+        stage = stage_after.get(t.name)
         if stage is not None and (t.kind in ("event", "outcome")):
             day = date.fromisoformat(t.date[:10])
             if not marks or marks[-1][1] != stage:
@@ -571,8 +559,10 @@ def figure(report: Report) -> Any:
             _date_axis(ax.xaxis, "%Y-%m-%d")
             for label in ax.get_xticklabels():
                 label.set_rotation(30)
-    fig.suptitle(f"Simulated timeline: {report.scenario.name}", fontsize=11)
-    fig.tight_layout()
+    height = fig.get_figheight()
+    fig.suptitle(f"Simulated timeline: {report.scenario.name}", fontsize=11,
+                 y=1 - 0.12 / height)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / height))  # the title above the first panel
     return fig
 
 
@@ -597,41 +587,98 @@ def write_plot(path: Path, report: Report) -> None:
 
 
 def _html(report: Report, svg: str) -> str:
+    """The whole report in one file that loads nothing: the chart (inline SVG), then for the
+    scenario and each what-if its deadlines with every sentence of their explanation, its
+    sanction figures and its timeline; the what-ifs side by side; the batch's outcome shares
+    and percentiles."""
     esc = html.escape
+    currency = get_procedure(report.scenario.procedure).currency
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>Simulation: {esc(report.scenario.name)}</title><style>"
              "body{font-family:sans-serif;margin:1.5em;max-width:1200px}"
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
              "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
-             ".missed{color:#c00}.met{color:#080}.moved{background:#fff3b0}"
+             ".missed{color:#b00000}.met{color:#006100}.moved{background:#fff3b0}"
+             "details{margin:.5em 0}summary{cursor:pointer}"
              "</style></head><body>",
              f"<h1>Simulation: {esc(report.scenario.name)}</h1>", svg]
-    for r in report.nominal:
+    nominal = report.nominal
+    if len(nominal) > 1:
+        parts.append("<h2>What if: side by side</h2><table><tr><th></th>"
+                     + "".join(f"<th>{esc(r.plan.variant)}</th>" for r in nominal) + "</tr>")
+        dates = [key_dates(r.status) for r in nominal]
+        keys = list(dict.fromkeys(k for kd in dates for k in kd))
+        for key in keys:
+            base = dates[0].get(key)
+            cells = []
+            for kd in dates:
+                v = kd.get(key)
+                moved = v != base
+                shown = f"{v} ({_days(base, v):+d} d)" if moved and v and base else (v or "-")
+                cells.append(f"<td{' class=moved' if moved else ''}>{esc(shown)}</td>")
+            parts.append(f"<tr><td>{esc(key)}</td>{''.join(cells)}</tr>")
+        for label in ("status", "stage", "outcome"):
+            vals = [str(getattr(r.status, label) or "-") for r in nominal]
+            parts.append(f"<tr><td>{label}</td>" + "".join(
+                f"<td{' class=moved' if v != vals[0] else ''}>{esc(v)}</td>" for v in vals)
+                + "</tr>")
+        for k in SANCTION_FIELDS:
+            vals2 = [getattr(r.status.sanction, k) for r in nominal]
+            if any(vals2):
+                parts.append(f"<tr><td>{esc(k)}</td>" + "".join(
+                    f"<td{' class=moved' if v != vals2[0] else ''}>"
+                    f"{esc(str(v) if k == 'penalty_days' else _money(v, currency))}</td>"
+                    for v in vals2) + "</tr>")
+        parts.append("</table>")
+    for r in nominal:
         st = r.status
         label = "as written" if r.plan.variant == BASE else f"what if: {r.plan.variant}"
-        parts.append(f"<h2>{esc(st.case_id)} ({esc(label)})</h2><p>status {esc(st.status)}, "
-                     f"stage {esc(st.stage)}, outcome {esc(st.outcome or '-')}</p>")
+        parts.append(f"<h2>{esc(st.case_id)} ({esc(label)})</h2><p>simulated to "
+                     f"{r.plan.horizon.isoformat()}: status {esc(st.status)}, stage "
+                     f"{esc(st.stage)}, outcome {esc(st.outcome or '-')}</p>")
         parts.append("<table><tr><th>deadline</th><th>period</th><th>from</th><th>due</th>"
                      "<th>status</th><th>why</th></tr>")
         for d in st.deadlines:
-            why = "<br>".join(esc(s) for s in d.explanation)
+            why = "<br>".join(esc(sentence) for sentence in d.explanation)
             parts.append(f"<tr><td>{esc(d.name)}</td><td>{esc(d.period)}</td>"
                          f"<td>{esc(d.trigger_date)}</td><td>{esc(d.due)}</td>"
                          f"<td class='{esc(d.status)}'>{esc(d.status)}</td><td>{why}</td></tr>")
         parts.append("</table>")
+        sf = st.sanction
+        parts.append("<table><tr><th>fine</th><th>penalty per day</th><th>days of delay</th>"
+                     "<th>penalty accrued</th><th>liquidated</th></tr><tr>"
+                     f"<td>{esc(_money(sf.fine_eur, currency))}</td>"
+                     f"<td>{esc(_money(sf.penalty_per_day_eur, currency))}</td>"
+                     f"<td>{sf.penalty_days}</td>"
+                     f"<td>{esc(_money(sf.penalty_eur, currency))}</td>"
+                     f"<td>{esc(_money(sf.liquidated_eur, currency))}</td></tr></table>")
+        parts.append("<details><summary>Timeline</summary><table><tr><th>date</th><th>kind"
+                     "</th><th>what</th><th>detail</th></tr>")
+        for t in st.timeline:
+            parts.append(f"<tr><td>{esc(t.date[:16].replace('T', ' '))}</td>"
+                         f"<td>{esc(t.kind)}</td><td>{esc(t.name)}</td>"
+                         f"<td>{esc(t.detail)}</td></tr>")
+        parts.append("</table></details>")
         if r.outcome.rejected:
             parts.append("<p class='missed'>Rejected events: " + "; ".join(
                 esc(f"{x.date} {x.type}: {x.reason}") for x in r.outcome.rejected) + "</p>")
     batch = report.summary.get("batch")
     if batch:
-        for variant, s in batch["by_variant"].items():
+        for variant, s2 in batch["by_variant"].items():
+            shares = ", ".join(f"{k.replace('_', ' ')} {100 * v:.1f}%"
+                               for k, v in s2["shares"].items())
             parts.append(f"<h2>Batch of {batch['runs']} runs (seed {batch['seed']}): "
-                         f"{esc(variant)}</h2><table><tr><th></th><th>min</th>"
+                         f"{esc(variant)}</h2><p>Outcomes: {esc(shares)}; runs with refused "
+                         f"events: {s2['runs_with_rejected_events']}</p>"
+                         "<table><tr><th></th><th>min</th>"
                          + "".join(f"<th>p{p}</th>" for p in PERCENTILES) + "<th>max</th></tr>")
-            for key, p in [*s["dates"].items(), *s["amounts"].items()]:
-                cells = [p["min"], *(p[f"p{q}"] for q in PERCENTILES), p["max"]]
+            for key, p in [*s2["dates"].items(), *s2["amounts"].items()]:
+                values = [p["min"], *(p[f"p{q}"] for q in PERCENTILES), p["max"]]
+                texts = ([_money(int(c), currency) for c in values]
+                         if key in SANCTION_FIELDS and key != "penalty_days"
+                         else [str(c) for c in values])
                 parts.append(f"<tr><td>{esc(key)}</td>"
-                             + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
+                             + "".join(f"<td>{esc(c)}</td>" for c in texts) + "</tr>")
             parts.append("</table>")
     parts.append(f"<p><small>Generated {esc(datetime.now().isoformat(timespec='seconds'))} by "
                  f"enforce simulate.</small></p></body></html>")

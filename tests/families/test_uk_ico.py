@@ -258,3 +258,12 @@ def test_a_family_file_missing_what_its_family_needs_is_refused(tmp_path: Any) -
     with pytest.raises(ProcedureError, match="cutovers: the uk-ico family needs "
                                              "duaa_penalty_limit"):
         family_procedure("uk-ico", other)
+
+
+def test_every_stage_a_family_charts_is_one_of_its_stages() -> None:
+    from enforcement.families.cnil import CnilMachine
+    from enforcement.families.uk_ico import IcoMachine
+
+    for cls in (CnilMachine, IcoMachine):
+        assert set(cls.STAGE_AFTER.values()) <= {*cls.STAGES, "closed"}, cls.FAMILY
+        assert set(cls.CATEGORIES) >= {"open", "closed"}, cls.FAMILY

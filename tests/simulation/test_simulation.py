@@ -6,7 +6,9 @@ comment gives the arithmetic."""
 from __future__ import annotations
 
 import csv
+import html
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -233,6 +235,15 @@ def test_batch_is_reproducible_with_a_seed(tmp_path: Path) -> None:
         assert stats["dates"]["case_closed"]["min"] == closed[0]
     page = (tmp_path / "batch.html").read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page and "p50" in page
+    # complete: shares, sanction figures, the timeline, every explanation sentence
+    assert "Outcomes: " in page and "days of delay" in page and "<summary>Timeline" in page
+    base = next(r for r in one["runs"] if r["run"] is None)
+    for d in base["deadlines"]:
+        for sentence in d["explanation"]:
+            assert html.escape(sentence) in page
+    # self-contained: nothing to fetch (the only addresses are the SVG's namespaces)
+    assert " src=" not in page and "<link" not in page and "<script" not in page
+    assert not re.search(r'href="(?!#)', page)
     other = simulate_json(SCENARIOS / "extension.yaml", "--runs", "4", "--seed", "12")
     assert [r.get("draws") for r in other["runs"]] != [r.get("draws") for r in one["runs"]]
 
