@@ -131,8 +131,9 @@ class _Input(_Model):
 
     @model_validator(mode="after")
     def _no_control_characters(self) -> Any:
-        for name, value in self:
-            _printable(name, value)
+        for name, value in self.__dict__.items():
+            if isinstance(value, (str, list)):  # text, or a list of texts
+                _printable(name, value)
         return self
 PeriodText = Annotated[str, Field(min_length=1, max_length=64,
                                   json_schema_extra={"pattern": PERIOD_PATTERN},

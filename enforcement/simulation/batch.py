@@ -231,17 +231,27 @@ def _init(scenario: Scenario) -> None:
 
 def _chunk(items: list[Item], keep: bool, part: str | None
            ) -> tuple[list[Brief], list[RunResult]]:
-    """Run a chunk of drawn runs on the in-process engine: their briefs, the runs themselves
-    when kept, each run's object written to `part` when streaming."""
-    from enforcement.simulation.local import run_case
+    """Run a chunk of drawn runs on the in-process engine (each variant's runs sharing the
+    start they have in common with it as written): their briefs, the runs themselves when
+    kept, each run's object written to `part` when streaming."""
+    from enforcement.simulation.local import run_batch
 
-    assert _SCENARIO is not None
+    sc = _SCENARIO
+    assert sc is not None
+    plans = [_plan(sc, item) for item in items]
+    outcomes: list[SimOutcome | None] = [None] * len(items)
+    for v in dict.fromkeys(item[0] for item in items):
+        mine = [i for i, item in enumerate(items) if item[0] == v]
+        base = sim_case(sc, sc.plan(None if v is None else sc.variants[v]))
+        done = run_batch(base, [sim_case(sc, plans[i]) for i in mine])
+        for i, outcome in zip(mine, done, strict=True):
+            outcomes[i] = outcome
     briefs, kept = [], []
     out = open(part, "w", encoding="utf-8") if part is not None else None  # noqa: SIM115
     try:
-        for item in items:
-            plan = _plan(_SCENARIO, item)
-            outcome = run_case(sim_case(_SCENARIO, plan))
+        for plan, maybe in zip(plans, outcomes, strict=True):
+            assert maybe is not None
+            outcome = maybe
             briefs.append(brief(plan, outcome))
             if keep or out is not None:
                 r = RunResult(plan, outcome)

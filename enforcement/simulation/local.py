@@ -19,9 +19,11 @@ wake-up the very instant it was set for.
 
 from __future__ import annotations
 
+import io
+import pickle
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from enforcement.case.machine import CaseState, EventRejected, Machine
 from enforcement.case.models import Event, RegisterBatch, ScriptedEvent
@@ -120,11 +122,8 @@ def run_case(sim: SimCase, register: Register | None = None, case_id: str | None
     under in the register (default: the scenario's)."""
     proc = get_procedure(sim.case.procedure)
     inside, after, begin, end = plan_case(sim)
-    case = sim.case.model_copy(update={"case_id": case_id or sim.case.case_id, "events": []})
     clock = _utc(begin)
-    m = machine_class(proc).open(case, proc, clock)
-    m.carry_effects = register is not None
-    m.advance(clock)
+    m = _opened(sim, proc, clock, register, case_id)
     rejected: list[RejectedEvent] = []
     reader = _drive(m, proc, clock, end, list(inside), register, rejected)
     return _outcome(reader, sim.case.case_id, sim.horizon, rejected, after)
@@ -149,37 +148,160 @@ def run_from(state: CaseState, proc: Procedure, now: datetime, events: list[Even
                     [x.event for x in script if x.at >= end])
 
 
+@dataclass
+class _Driver:
+    """The case workflow and its sanction-stage workflow, in turn: the shell `_drive` was,
+    kept as data so that a run can stop at an instant and go on later (a batch's runs share
+    their common start: `run_batch`)."""
+
+    m: Machine
+    proc: Procedure
+    parent: _Shell
+    child: _Shell | None = None
+    handed: list[ScriptedEvent] = field(default_factory=list)  # the script at the hand-off
+    finished: bool = False
+
+    @classmethod
+    def start(cls, m: Machine, proc: Procedure, clock: datetime, end: datetime,
+              script: list[ScriptedEvent], register: Register | None,
+              rejected: list[RejectedEvent]) -> _Driver:
+        d = cls(m, proc, _Shell(m, clock, end, script, register, hands_off=True,
+                                rejected=rejected))
+        if m.s.stage in m.HANDED_OFF:  # carried on from a sanction-stage workflow
+            d.handed = d.parent.script
+            d.child = _Shell(m, clock, end, list(d.handed), register, hands_off=False,
+                             rejected=rejected)
+        return d
+
+    def run(self) -> _Shell:
+        """On until the end, or until nothing is due before it: the shell whose machine
+        holds the case then."""
+        m, parent = self.m, self.parent
+        while not self.finished:
+            if self.child is None:
+                if not parent.run_until(done=True):
+                    return parent
+                if m.s.status == "closed":
+                    self.finished = True
+                    break
+                # the sanction stage: its own workflow, given the state and what is left
+                self.handed = parent.script
+                child = _Shell(type(m)(_passed(m.s), self.proc), parent.clock, parent.end,
+                               list(self.handed), parent.register, hands_off=False,
+                               rejected=parent.rejected)
+                child.m.carry_effects = m.carry_effects
+                child.m.advance(child.clock)
+                self.child = child
+            if not self.child.run_until(done=False):
+                return self.child
+            # back from the sanction stage (closed, or the referral taken back)
+            m.s = _passed(self.child.m.s)
+            parent.clock = self.child.clock
+            parent.script = [x for x in self.handed if x.at > parent.clock]
+            self.child = None
+            if m.s.status == "closed" or m.s.stage in m.HANDED_OFF:
+                self.finished = True
+        return parent
+
+    def resume(self, end: datetime, more: list[ScriptedEvent]) -> _Shell:
+        """Go on to a later `end` with more scripted events, all at or after the instant the
+        driver stopped at."""
+        for shell in (self.parent, self.child):
+            if shell is not None:
+                shell.end = end
+        if self.child is not None:
+            self.child.script.extend(more)
+            self.handed = [*self.handed, *more]
+        else:
+            self.parent.script.extend(more)
+        return self.run()
+
+
 def _drive(m: Machine, proc: Procedure, clock: datetime, end: datetime,
            script: list[ScriptedEvent], register: Register | None,
            rejected: list[RejectedEvent]) -> _Shell:
     """The case workflow and its sanction-stage workflow, in turn, until `end`: the shell
     whose machine holds the case then."""
-    cls = type(m)
-    parent = _Shell(m, clock, end, script, register, hands_off=True, rejected=rejected)
-    at_sanction = m.s.stage in m.HANDED_OFF  # carried on from a sanction-stage workflow
-    while True:
-        if at_sanction:
-            script = parent.script
-            child = _Shell(m, clock, end, list(script), register, hands_off=False,
-                           rejected=rejected)
-            at_sanction = False
-        else:
-            if not parent.run_until(done=True) or m.s.status == "closed":
-                return parent
-            # the sanction stage: its own workflow, given the state and what is left to play
-            script = parent.script
-            child = _Shell(cls(_passed(m.s), proc), parent.clock, end, list(script),
-                           register, hands_off=False, rejected=rejected)
-            child.m.carry_effects = m.carry_effects
-            child.m.advance(child.clock)
-        if not child.run_until(done=False):
-            return child
-        # back from the sanction stage (closed, or the referral taken back)
-        m.s = _passed(child.m.s)
-        parent.clock = child.clock
-        parent.script = [x for x in script if x.at > parent.clock]
-        if m.s.status == "closed" or m.s.stage in m.HANDED_OFF:
-            return parent
+    return _Driver.start(m, proc, clock, end, script, register, rejected).run()
+
+
+def _opened(sim: SimCase, proc: Procedure, clock: datetime, register: Register | None,
+            case_id: str | None) -> Machine:
+    case = sim.case.model_copy(update={"case_id": case_id or sim.case.case_id, "events": []})
+    m = machine_class(proc).open(case, proc, clock)
+    m.carry_effects = register is not None
+    m.advance(clock)
+    return m
+
+
+def _shared_until(run: list[ScriptedEvent], base: list[ScriptedEvent], end: datetime
+                  ) -> datetime:
+    """The instant up to which (excluded) `run` plays the same script as `base`."""
+    for x, y in zip(run, base, strict=False):
+        if x.at != y.at or x.event != y.event:
+            return min(x.at, y.at, end)
+    if len(run) != len(base):
+        longer = run if len(run) > len(base) else base
+        return min(longer[min(len(run), len(base))].at, end)
+    return end
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles a driver without its procedure (shared, never changed by a run)."""
+
+    def __init__(self, file: io.BytesIO, proc: Procedure) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.shared = {id(proc): "proc", id(proc.cal): "cal"}
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return self.shared.get(id(obj))
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, proc: Procedure) -> None:
+        super().__init__(file)
+        self.shared = {"proc": proc, "cal": proc.cal}
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self.shared[pid]
+
+
+def _freeze(d: _Driver, proc: Procedure) -> bytes:
+    buf = io.BytesIO()
+    _Pickler(buf, proc).dump(d)
+    return buf.getvalue()
+
+
+def _thaw(frozen: bytes, proc: Procedure) -> _Driver:
+    """A copy of the frozen driver of its own (unpickling is much quicker than a deep
+    copy of the pydantic state)."""
+    d = _Unpickler(io.BytesIO(frozen), proc).load()
+    assert isinstance(d, _Driver)
+    return d
+
+
+def run_batch(base: SimCase, sims: list[SimCase]) -> list[SimOutcome]:
+    """Runs that differ from `base` only after some instant (a batch's draws): their common
+    start is simulated once, then each run goes on from a copy of it. The same outcomes as
+    `run_case` on each: the driver stops only between wake-ups, where a workflow waits."""
+    proc = get_procedure(base.case.procedure)
+    b_inside, _, b_begin, b_end = plan_case(base)
+    plans = [plan_case(sim) for sim in sims]
+    shared = min((_shared_until(inside, b_inside, min(end, b_end))
+                  for inside, _, begin, end in plans if begin == b_begin), default=None)
+    if shared is None or shared <= b_begin or any(p[2] != b_begin for p in plans):
+        return [run_case(sim) for sim in sims]
+    clock = _utc(b_begin)
+    start = _Driver.start(_opened(base, proc, clock, None, None), proc, clock, shared,
+                          [x for x in b_inside if x.at < shared], None, [])
+    start.run()
+    frozen = _freeze(start, proc)
+    out = []
+    for sim, (inside, after, _, end) in zip(sims, plans, strict=True):
+        d = _thaw(frozen, proc)
+        reader = d.resume(end, [x for x in inside if x.at >= shared])
+        out.append(_outcome(reader, sim.case.case_id, sim.horizon, d.parent.rejected, after))
+    return out
 
 
 def _outcome(reader: _Shell, case_id: str, horizon: date, rejected: list[RejectedEvent],

@@ -299,3 +299,22 @@ def test_a_case_referred_again_after_its_referral_was_taken_back() -> None:
     assert ("extension_granted", "referred") in refused
     assert sum(1 for t in theirs["timeline"]
                if (t["kind"], t["name"]) == ("outcome", "referred_to_sanction")) == 2
+
+
+def test_a_batch_sharing_its_common_start_gives_what_temporal_gives() -> None:
+    """The in-process engine runs a batch's common start once and each run on from a copy
+    (`run_batch`); every drawn run must still equal the real workflows' run."""
+    from enforcement.simulation.batch import run_local
+
+    sims, plan_list, mine = [], [], []
+    for name in ("clearview-uncertain.yaml", "extension.yaml"):
+        sc = load_scenario(ROOT / "scenarios" / name)
+        assert sc.batch is not None
+        done = run_local(sc, 25, 9, jobs=1, keep=True)
+        for r in done.drawn:
+            sims.append(sim_case(sc, r.plan))
+            plan_list.append(r.plan)
+            mine.append(run_object(r))
+    theirs = objects(sims, plan_list, asyncio.run(on_temporal(sims)))
+    assert len(theirs) == 50  # 25 drawn runs of each
+    assert_same(sims, mine, theirs)
