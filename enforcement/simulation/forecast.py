@@ -205,7 +205,7 @@ def case_runs(state: CaseState, steps: tuple[Step, ...], now: datetime, today: d
             w = _week(date.fromisoformat(dl.due[:10]), today, weeks)
             if w is not None:
                 counts[(state.procedure, state.stage, "deadlines", w)] += 1
-        for t in st.timeline:
+        for t in st.timeline[len(state.timeline):]:  # what happens from now on
             kind = names.get(t.name)
             # an event once, by its own entry (some also mark an outcome of their name)
             if kind is None or t.kind != ("event" if t.name in EVENT_TYPES else "outcome"):

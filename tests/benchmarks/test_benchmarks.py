@@ -72,3 +72,9 @@ def test_opening_check_gives_the_same_case_as_a_whole_copy_per_event() -> None:
     out = quick("opening.py")
     assert re.search(r"^check: all 2 histories give the same case both ways, every request's "
                      r"deadline met$", out, re.M), out
+
+
+def test_forecast_counts_the_deadlines_due_each_week() -> None:
+    out = quick("forecast.py")
+    assert re.search(r"^check: each week's deadlines running out equal the pending deadlines "
+                     r"due that week in the 60 states$", out, re.M), out

@@ -109,3 +109,14 @@ def test_bad_assumptions_name_the_line() -> None:
     with pytest.raises(ScenarioError, match=r"penalty_notice_given: amount: Field required"):
         parse_assumptions((ASSUMPTIONS % 1).replace(", fields: {amount: 1000000}", ""),
                           "a.yaml")
+
+
+def test_what_happened_before_now_is_not_workload() -> None:
+    # A notice of intent given today, before the forecast: already done, not to come.
+    given_today = state("ICO-2", "uk-ico", {"type": "notice_of_intent_given",
+                                            "date": "2026-03-02"})
+    f = forecast([given_today], parse_assumptions(ASSUMPTIONS % 0), now=NOW, weeks=8,
+                 runs=3)
+    assert at(f, "referrals", 0)["mean"] == 0.0
+    # its representations (21 days, 2 Mar not counted: Mon 23 Mar) run out in week 3
+    assert at(f, "deadlines", 3)["mean"] == 1.0
