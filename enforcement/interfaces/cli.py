@@ -816,8 +816,7 @@ def digest_send() -> None:
     """Send the weekly digest now: trigger its schedule (a worker must be running)."""
     from temporalio.service import RPCError
 
-    from enforcement.ops.digest import ensure_digest_schedule
-    from workflows.digest import SCHEDULE_ID
+    from enforcement.ops.digest import SCHEDULE_ID, ensure_digest_schedule
 
     async def go(client: Client, settings: Settings) -> None:
         await ensure_digest_schedule(client, settings)

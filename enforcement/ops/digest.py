@@ -35,7 +35,10 @@ from enforcement.case.machine import CaseState
 from enforcement.ops.settings import Settings
 from enforcement.ops.temporal import open_case_states
 from enforcement.simulation.forecast import Forecast, forecast, load_assumptions
-from workflows.digest import SCHEDULE_ID, DigestInput, DigestSent, WeeklyDigest
+from workflows.digest import (
+    SCHEDULE_ID as SCHEDULE_ID,  # for the CLI, which may not import workflows
+)
+from workflows.digest import DigestInput, DigestSent, WeeklyDigest
 
 log = structlog.get_logger("digest")
 
