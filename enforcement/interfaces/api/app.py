@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             "ENFORCE_API_TOKENS: `regulator` does everything, `controller` reads its own cases "
             "and sends the controller's events (" + ", ".join(CONTROLLER_EVENTS) + "), "
             "`viewer` reads."),
-        lifespan=lifespan, docs_url="/docs", redoc_url=None,
+        lifespan=lifespan, docs_url=None, redoc_url=None,
         dependencies=[Depends(known_query)])
     app.state.engine = state
     install(app)
@@ -89,8 +90,43 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    _offline_docs(app)
+
     @app.get("/health", tags=["service"], include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok" if state.client is not None else "starting"}
 
     return app
+
+
+DOC_ASSETS = "/docs/assets"
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs and ReDoc at /redoc, their scripts, style sheet and icon served
+    by the app itself from the fastapi-offline package (Swagger UI: Apache-2.0, ReDoc: MIT,
+    the package: MIT), never from a CDN: the pages work on a machine with no internet."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOC_ASSETS, StaticFiles(directory=static), name="doc-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title}: API",
+            swagger_js_url=f"{DOC_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOC_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOC_ASSETS}/favicon.png",
+            # no badge that sends the schema to validator.swagger.io
+            swagger_ui_parameters={"validatorUrl": None})
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title}: API",
+            redoc_js_url=f"{DOC_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOC_ASSETS}/favicon.png", with_google_fonts=False)
