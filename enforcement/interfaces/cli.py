@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from enforcement.case.models import EVENT_TYPES
 from enforcement.case.procedure import DEADLINE_PERIODS, ProcedureError
 from enforcement.families import all_procedures, family_of, get_procedure, machine_class
 from enforcement.law.calendars import Calendar, CalendarError, get_calendar
@@ -40,7 +42,17 @@ app = typer.Typer(help="Data-protection enforcement engine.", no_args_is_help=Tr
                   pretty_exceptions_enable=False, add_completion=False)
 procedures_app = typer.Typer(help="Procedure parameter sets.", no_args_is_help=True)
 app.add_typer(procedures_app, name="procedures")
-out = Console()
+class _Console(Console):
+    """Rich's console, ending quietly with exit 0 when the reader goes away (`| head`):
+    the output was wanted only in part, nothing went wrong."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0)
+
+
+out = _Console()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -376,8 +388,8 @@ def case_open(
 @case_app.command("event")
 def case_event(
     case_id: Annotated[str, typer.Argument(metavar="CASE", help="the case's id")],
-    event_type: Annotated[str, typer.Argument(metavar="TYPE",
-                                              help="e.g. formal_notice_issued")],
+    event_type: Annotated[str, typer.Argument(
+        metavar="TYPE", help="one of: " + ", ".join(EVENT_TYPES))],
     on: Annotated[str | None, typer.Option(
         "--date", help="when it happened: a date (noon in the procedure's zone) or an aware "
         "date-time; default: today")] = None,
@@ -421,6 +433,8 @@ def case_event(
     from enforcement.case.models import EVENT_ADAPTER
     from enforcement.ops.temporal import deliver_event
 
+    if event_type not in EVENT_TYPES:  # the scenario loader's words
+        fail(f"unknown event type {event_type!r}; accepted: {', '.join(EVENT_TYPES)}")
     data: dict[str, Any] = _load_file(file) if file is not None else {}
     fields: dict[str, Any] = {
         "subject": subject, "complainant_ref": complainant_ref, "kind": kind,
@@ -878,6 +892,8 @@ def main() -> None:
             code = getattr(exc, "exit_code", 2)
     except typer.Abort:
         code = 130
+    except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+        code = 0
     except SystemExit as exc:
         if isinstance(exc.code, str):
             sys.stderr.write(exc.code + "\n")

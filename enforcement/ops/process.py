@@ -8,6 +8,7 @@ teardown.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import NoReturn
@@ -15,6 +16,8 @@ from typing import NoReturn
 
 def leave(code: int) -> NoReturn:
     """Flush standard output and error, then end the process with `code` at once."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        # a reader that left (`| head`), or a closed stream: nothing more to say there
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
     os._exit(code)

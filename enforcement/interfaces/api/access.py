@@ -20,7 +20,7 @@ from enforcement.ops.settings import Settings
 from enforcement.ops.temporal import get_case
 
 ROLES: tuple[Role, ...] = ("regulator", "controller", "viewer")
-# What a controller under procedure may send about its own case (domain.md section 4).
+# What a controller under procedure may send about its own case.
 CONTROLLER_EVENTS = ("compliance_evidence_submitted", "observations_submitted", "appeal_lodged",
                      "representations_made")
 
