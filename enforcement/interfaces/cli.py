@@ -191,6 +191,14 @@ def _json_out(data: Any) -> None:
     sys.stdout.flush()
 
 
+def _shortened(text: str, limit: int = 200) -> str:
+    """One line of at most about `limit` characters, cut between words, never inside one."""
+    line = _one_line(text)
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + " ..."
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -224,10 +232,10 @@ def _engine(action: Callable[[Client, Settings], Awaitable[_T]]) -> _T:
     `action`; every failure becomes one `error:` line (exit 2 for the user's input, 1 when
     the engine cannot be reached)."""
     from enforcement.ops.settings import get_settings
-    from enforcement.ops.temporal import CaseError, connect
+    from enforcement.ops.temporal import CaseError, connect, embedded_address
 
     settings = get_settings()
-    where = settings.temporal_address or f"127.0.0.1:{settings.dev_server_port}"
+    where = settings.temporal_address or embedded_address(settings)
 
     async def go() -> tuple[_T | None, str, int]:
         # Errors come back as text: no traceback may keep the client alive past the loop
@@ -235,7 +243,7 @@ def _engine(action: Callable[[Client, Settings], Awaitable[_T]]) -> _T:
         try:
             client = await connect(settings)
         except Exception as exc:
-            return None, (f"cannot reach Temporal at {where} ({_one_line(str(exc))[:200]}); "
+            return None, (f"cannot reach Temporal at {where} ({_shortened(str(exc))}); "
                           f"start the engine with `make run` or set TEMPORAL_ADDRESS"), 1
         try:
             return await action(client, settings), "", 0

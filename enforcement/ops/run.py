@@ -33,7 +33,7 @@ from enforcement.ops import metrics
 from enforcement.ops.logs import configure
 from enforcement.ops.process import leave
 from enforcement.ops.settings import Settings, get_settings
-from enforcement.ops.temporal import connect, start_dev_server
+from enforcement.ops.temporal import address_file, connect, start_dev_server
 
 log = structlog.get_logger("run")
 
@@ -164,6 +164,9 @@ async def serve(settings: Settings) -> int:
                 else f"connect to Temporal at {settings.temporal_address}")
         print(f"error: cannot {what}: {exc}", file=sys.stderr)
         return 1
+    if embedded:  # for the CLI in another terminal (enforcement.ops.temporal.connect)
+        address_file(settings).write_text(f"127.0.0.1:{settings.dev_server_port}\n",
+                                          encoding="utf-8")
     if not tokens and not load_grants(settings):
         log.warning("no API tokens: every request will get 401; set ENFORCE_API_TOKENS")
     try:
@@ -190,6 +193,7 @@ async def serve(settings: Settings) -> int:
     finally:
         sock.close()
         if env is not None:
+            address_file(settings).unlink(missing_ok=True)
             await env.shutdown()
     log.info("stopped")
     return 0

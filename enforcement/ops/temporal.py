@@ -108,11 +108,27 @@ async def start_dev_server(settings: Settings) -> WorkflowEnvironment:
                                "--sqlite-pragma", "synchronous=normal"])
 
 
+def address_file(settings: Settings) -> Path:
+    """Where `make run` leaves the embedded dev server's address while it runs, so that a
+    CLI in another terminal dials it whatever port it was given."""
+    return settings.dev_server_db.parent / "temporal-address"
+
+
+def embedded_address(settings: Settings) -> str:
+    """The embedded dev server's address: the one a running `make run` left, else the
+    configured port's."""
+    try:
+        left = address_file(settings).read_text(encoding="utf-8").strip()
+    except OSError:
+        left = ""
+    return left or f"127.0.0.1:{settings.dev_server_port}"
+
+
 async def connect(settings: Settings, address: str | None = None) -> Client:
     """A client for TEMPORAL_ADDRESS (via envconfig: address, namespace, TLS, API key) or for
     the embedded dev server's address."""
     if address is None and settings.temporal_address is None:
-        address = f"127.0.0.1:{settings.dev_server_port}"
+        address = embedded_address(settings)
     if address is not None:
         return await Client.connect(address, namespace=settings.temporal_namespace,
                                     data_converter=engine_converter(settings))

@@ -38,3 +38,25 @@ def test_case_event_help_lists_the_event_types() -> None:
     assert done.returncode == 0
     for name in ("formal_notice_issued", "penalty_notice_given", "event_withdrawn"):
         assert name in text
+
+
+def test_the_cli_dials_the_address_make_run_left(tmp_path: Path) -> None:
+    # `make run` on another port leaves its address beside its database; a CLI in another
+    # terminal, without TEMPORAL_ADDRESS, dials that one (here nothing answers there)
+    (tmp_path / "temporal-address").write_text("127.0.0.1:9\n")
+    env = {"PATH": "", "HOME": str(tmp_path),
+           "ENFORCE_DEV_SERVER_DB": str(tmp_path / "temporal.db")}
+    done = subprocess.run([str(ENFORCE), "case", "show", "ANY"], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot reach Temporal at 127.0.0.1:9 (")
+    assert done.stderr.count("\n") == 1
+
+
+def test_a_long_reason_is_cut_between_words() -> None:
+    from enforcement.interfaces.cli import _shortened
+
+    text = "connection refused by the server " * 20
+    short = _shortened(text, 50)
+    assert short == "connection refused by the server connection ..."
+    assert _shortened("short reason") == "short reason"
