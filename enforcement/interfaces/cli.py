@@ -38,10 +38,23 @@ if TYPE_CHECKING:
     from enforcement.case.models import CaseStatus
     from enforcement.ops.settings import Settings
 
+# typer's help shows a type beside every option, flags too (`--json <bool>`): a flag takes
+# no value, so it shows none.
+_typed = typer.core.TyperOption.display_type_rich
+
+
+def _flag_untyped(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    return None if self.is_flag else _typed(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_untyped  # type: ignore[method-assign]
+
 app = typer.Typer(help="Data-protection enforcement engine.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 procedures_app = typer.Typer(help="Procedure parameter sets.", no_args_is_help=True)
 app.add_typer(procedures_app, name="procedures")
+
+
 class _Console(Console):
     """Rich's console, ending quietly with exit 0 when the reader goes away (`| head`):
     the output was wanted only in part, nothing went wrong."""

@@ -60,3 +60,11 @@ def test_a_long_reason_is_cut_between_words() -> None:
     short = _shortened(text, 50)
     assert short == "connection refused by the server connection ..."
     assert _shortened("short reason") == "short reason"
+
+
+def test_flags_show_no_value_in_help() -> None:
+    done = subprocess.run([str(ENFORCE), "case", "list", "--help"], capture_output=True,
+                          text=True, timeout=60, env={"COLUMNS": "120", "PATH": ""})
+    assert done.returncode == 0
+    assert "<bool>" not in done.stdout
+    assert "<int range>" in done.stdout  # options that take a value still say which
