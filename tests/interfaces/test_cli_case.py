@@ -210,7 +210,7 @@ def test_event_input_errors_name_the_field() -> None:
     one_error_line(enforce("case", "event", cid, "hearing_held", "--court", "CE", code=2),
                    "court: Extra inputs are not permitted")
     one_error_line(enforce("case", "event", cid, "no_such_event", code=2),
-                   "does not match any of the expected tags", "formal_notice_issued")
+                   "unknown event type 'no_such_event'; accepted: ", "formal_notice_issued")
     one_error_line(enforce("case", "event", cid, "formal_notice_issued", "--period",
                            "a while", code=2), "period:")
     one_error_line(enforce("case", "event", cid, "case_closed", "--date", "1900-01-01",
