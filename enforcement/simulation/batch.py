@@ -12,6 +12,7 @@ from the seed before any chunk starts, so the results are the same whatever `job
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -175,14 +176,22 @@ class Batch:
 Item = tuple[int | None, int, dict[int, int]]
 
 
-def _items(scenario: Scenario, runs: int, seed: int) -> Iterator[Item]:
+def sizing(scenario: Scenario, runs: int | None, seed: int | None) -> tuple[int, int | None]:
+    """The batch's runs and seed: those asked, else the scenario's (0 and None: no batch)."""
+    if scenario.batch is None:
+        return 0, None
+    return (scenario.batch.runs if runs is None else runs,
+            scenario.batch.seed if seed is None else seed)
+
+
+def drawn_items(scenario: Scenario, runs: int, seed: int) -> Iterator[Item]:
     variants = (None, *range(len(scenario.variants)))
     for i, draws in enumerate(scenario.batch_draws(runs, seed)):
         for v in variants:
             yield v, i, draws
 
 
-def _plan(scenario: Scenario, item: Item) -> RunPlan:
+def plan_of(scenario: Scenario, item: Item) -> RunPlan:
     v, run, draws = item
     return scenario.plan(None if v is None else scenario.variants[v], run=run, draws=draws)
 
@@ -238,7 +247,7 @@ def _chunk(items: list[Item], keep: bool, part: str | None
 
     sc = _SCENARIO
     assert sc is not None
-    plans = [_plan(sc, item) for item in items]
+    plans = [plan_of(sc, item) for item in items]
     outcomes: list[SimOutcome | None] = [None] * len(items)
     for v in dict.fromkeys(item[0] for item in items):
         mine = [i for i, item in enumerate(items) if item[0] == v]
@@ -296,7 +305,7 @@ def run_local(scenario: Scenario, runs: int, seed: int | None, *, jobs: int = 1,
         return Batch(nominal, drawn, tallies, runs if scenario.batch else 0,
                      seed if scenario.batch else None)
     assert seed is not None
-    items = list(_items(scenario, runs, seed))
+    items = list(drawn_items(scenario, runs, seed))
     size = max(1, min(CHUNK, -(-len(items) // max(1, jobs * 4))))
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     parts = ([f"{sink}.part{i}" for i in range(len(chunks))] if sink is not None
@@ -315,15 +324,17 @@ def run_local(scenario: Scenario, runs: int, seed: int | None, *, jobs: int = 1,
 
     try:
         if register is not None:  # one writer: the register's rows in run order
-            for n, item in enumerate(items, start=len(variants)):
-                plan = _plan(scenario, item)
-                cid = f"sim-local-{n}-{scenario.case.case_id}"
-                outcome = run_case(sim_case(scenario, plan), register, cid)
-                r = RunResult(plan, outcome)
-                take(([brief(plan, outcome)], [r] if keep else []))
-                if sink is not None:
-                    with sink.open("a", encoding="utf-8") as fh:
-                        fh.write(json.dumps(run_object(r)) + "\n")
+            with contextlib.ExitStack() as stack:
+                runs_out = (stack.enter_context(sink.open("a", encoding="utf-8"))
+                            if sink else None)
+                for n, item in enumerate(items, start=len(variants)):
+                    plan = plan_of(scenario, item)
+                    cid = f"sim-local-{n}-{scenario.case.case_id}"
+                    outcome = run_case(sim_case(scenario, plan), register, cid)
+                    r = RunResult(plan, outcome)
+                    take(([brief(plan, outcome)], [r] if keep else []))
+                    if runs_out is not None:
+                        runs_out.write(json.dumps(run_object(r)) + "\n")
         elif jobs <= 1 or len(chunks) == 1:
             for c, part in zip(chunks, parts, strict=True):
                 take(_chunk(c, keep, part))
@@ -362,7 +373,7 @@ async def run_temporal(scenario: Scenario, runs: int, seed: int | None, *,
     todo = [scenario.plan(v) for v in variants]
     if scenario.batch is not None and runs:
         assert seed is not None
-        todo += [_plan(scenario, item) for item in _items(scenario, runs, seed)]
+        todo += [plan_of(scenario, item) for item in drawn_items(scenario, runs, seed)]
     cases = [sim_case(scenario, p) for p in todo]
     async with simulator(register_url, cases_hint=len(cases)) as sim:
         outcomes = await sim.run(cases, progress=progress)

@@ -55,6 +55,7 @@ from enforcement.simulation.scenarios import (
     _known_keys,
     _list,
     parse_draw,
+    read_file,
 )
 
 KINDS = ("deadlines", "hearings", "decisions", "referrals")
@@ -77,12 +78,7 @@ class Assumptions:
 
 
 def load_assumptions(path: Path | str) -> Assumptions:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError([f"{path}: cannot read it ({exc.strerror})"]) from None
-    return parse_assumptions(text, path.name)
+    return parse_assumptions(*read_file(path))
 
 
 def parse_assumptions(text: str, name: str = "assumptions") -> Assumptions:

@@ -34,10 +34,13 @@ from enforcement.simulation.batch import (
     Tally,
     amounts,
     default_jobs,
+    drawn_items,
     key_dates,
+    plan_of,
     run_local,
     run_object,
     run_temporal,
+    sizing,
 )
 from enforcement.simulation.model import Progress
 from enforcement.simulation.scenarios import BASE, RunPlan, Scenario
@@ -71,15 +74,10 @@ def plans(scenario: Scenario, runs: int | None = None, seed: int | None = None
           ) -> tuple[list[RunPlan], int, int | None]:
     """The scenario and each variant as written, then, with a batch, `runs` drawn runs of
     each (the same draws for every variant, so they compare run by run)."""
-    variants = (None, *scenario.variants)
-    out = [scenario.plan(v) for v in variants]
-    batch = scenario.batch
-    if batch is None:
-        return out, 0, None
-    n = batch.runs if runs is None else runs
-    used_seed = batch.seed if seed is None else seed
-    for i, draws in enumerate(scenario.batch_draws(n, used_seed)):
-        out += [scenario.plan(v, run=i, draws=draws) for v in variants]
+    out = [scenario.plan(v) for v in (None, *scenario.variants)]
+    n, used_seed = sizing(scenario, runs, seed)
+    if used_seed is not None:
+        out += [plan_of(scenario, item) for item in drawn_items(scenario, n, used_seed)]
     return out, n, used_seed
 
 
@@ -89,9 +87,7 @@ def run_scenario(scenario: Scenario, runs: int | None = None, seed: int | None =
                  sink: Path | None = None) -> Report:
     """Run the scenario, its what-ifs and its batch on `engine` ("local": in this process and
     `jobs` others; "temporal": the real workflows on the time-skipping server)."""
-    n = 0 if scenario.batch is None else (scenario.batch.runs if runs is None else runs)
-    used_seed = None if scenario.batch is None else (
-        scenario.batch.seed if seed is None else seed)
+    n, used_seed = sizing(scenario, runs, seed)
     if engine == "temporal":
         done = asyncio.run(run_temporal(scenario, n, used_seed, keep=keep, sink=sink,
                                         register_url=register_url, progress=progress))

@@ -416,13 +416,18 @@ VARIANT_KEYS = ("description", "add", "remove", "move", "horizon")
 DRAW_KEYS = ("event", "after", "distribution", "low", "high", "mode", "mean", "sd")
 
 
-def load_scenario(path: Path | str) -> Scenario:
+def read_file(path: Path | str) -> tuple[str, str]:
+    """A scenario-syntax file's text and the name its messages give; one error line if it
+    cannot be read."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8"), p.name
     except OSError as exc:
         raise ScenarioError([f"{p}: cannot read: {exc.strerror}"]) from None
-    return parse_scenario(text, p.name)
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    return parse_scenario(*read_file(path))
 
 
 def parse_scenario(text: str, name: str = "scenario") -> Scenario:
