@@ -803,6 +803,30 @@ class Register:
                 out[name] = [dict(r._mapping) for r in conn.execute(q)]
         return out
 
+    def controller_names(self, case_ids: list[str]) -> dict[str, str]:
+        """The controller's name of each case the register knows (the console's listing:
+        the search attributes hold only a keyed hash of it)."""
+        t = db.cases
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(case_ids), 500):
+                rows = conn.execute(select(t.c.case_id, t.c.controller_name).where(
+                    t.c.case_id.in_(case_ids[i:i + 500]))).all()
+                out.update({r.case_id: r.controller_name for r in rows if r.controller_name})
+        return out
+
+    def deliveries(self, case_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A case's notifications (party, subject, channel, status, detail, at) and its
+        webhook outcomes (key, receiver, status, detail, at), each oldest first."""
+        n, w = db.notifications, db.webhook_deliveries
+        with self.engine.connect() as conn:
+            notes = conn.execute(select(n.c.key, n.c.party, n.c.template, n.c.subject,
+                                        n.c.channel, n.c.status, n.c.detail, n.c.at)
+                                 .where(n.c.case_id == case_id).order_by(n.c.id)).all()
+            hooks = conn.execute(select(w.c.key, w.c.receiver, w.c.status, w.c.detail, w.c.at)
+                                 .where(w.c.case_id == case_id).order_by(w.c.id)).all()
+        return [dict(r._mapping) for r in notes], [dict(r._mapping) for r in hooks]
+
     def webhook_outcomes(self, case_id: str, keys: list[str]) -> set[tuple[str, str]]:
         """The (key, receiver) pairs among `keys` whose outcome is recorded."""
         t = db.webhook_deliveries

@@ -568,36 +568,56 @@ def write_plot(path: Path, report: Report) -> None:
     histograms of what varied. PNG, or an HTML page with the chart as inline SVG."""
     import matplotlib.pyplot as plt
 
+    if path.suffix.lower() == ".png":
+        fig = figure(report)
+        try:
+            fig.savefig(path, dpi=130)
+        finally:
+            plt.close(fig)
+        return
+    path.write_text(_html(report, chart_svg(report)), encoding="utf-8")
+
+
+def chart_svg(report: Report) -> str:
+    """The chart of `write_plot` as an inline SVG element (for a page that loads nothing)."""
+    import matplotlib.pyplot as plt
+
     fig = figure(report)
     try:
-        if path.suffix.lower() == ".png":
-            fig.savefig(path, dpi=130)
-            return
         buf = io.StringIO()
         fig.savefig(buf, format="svg")
     finally:
         plt.close(fig)
     svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]
-    path.write_text(_html(report, svg), encoding="utf-8")
+    return svg[svg.index("<svg"):]
 
 
 def _html(report: Report, svg: str) -> str:
-    """The whole report in one file that loads nothing: the chart (inline SVG), then for the
-    scenario and each what-if its deadlines with every sentence of their explanation, its
-    sanction figures and its timeline; the what-ifs side by side; the batch's outcome shares
-    and percentiles."""
+    """The whole report in one file that loads nothing: the chart (inline SVG), then
+    `report_sections`."""
+    esc = html.escape
+    return "\n".join([
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Simulation: {esc(report.scenario.name)}</title><style>"
+        "body{font-family:sans-serif;margin:1.5em;max-width:1200px}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
+        ".missed{color:#b00000}.met{color:#006100}.moved{background:#fff3b0}"
+        "details{margin:.5em 0}summary{cursor:pointer}"
+        "</style></head><body>",
+        f"<h1>Simulation: {esc(report.scenario.name)}</h1>", svg, report_sections(report),
+        f"<p><small>Generated {esc(datetime.now().isoformat(timespec='seconds'))} by "
+        f"enforce simulate.</small></p></body></html>"])
+
+
+def report_sections(report: Report) -> str:
+    """The report's HTML below its chart (the simulation file and the console's page): the
+    what-ifs side by side; for the scenario and each what-if its deadlines with every
+    sentence of their explanation, its sanction figures and its timeline; the batch's
+    outcome shares and percentiles."""
     esc = html.escape
     currency = get_procedure(report.scenario.procedure).currency
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>Simulation: {esc(report.scenario.name)}</title><style>"
-             "body{font-family:sans-serif;margin:1.5em;max-width:1200px}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
-             "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
-             ".missed{color:#b00000}.met{color:#006100}.moved{background:#fff3b0}"
-             "details{margin:.5em 0}summary{cursor:pointer}"
-             "</style></head><body>",
-             f"<h1>Simulation: {esc(report.scenario.name)}</h1>", svg]
+    parts: list[str] = []
     nominal = report.nominal
     if len(nominal) > 1:
         parts.append("<h2>What if: side by side</h2><table><tr><th></th>"
@@ -676,8 +696,6 @@ def _html(report: Report, svg: str) -> str:
                 parts.append(f"<tr><td>{esc(key)}</td>"
                              + "".join(f"<td>{esc(c)}</td>" for c in texts) + "</tr>")
             parts.append("</table>")
-    parts.append(f"<p><small>Generated {esc(datetime.now().isoformat(timespec='seconds'))} by "
-                 f"enforce simulate.</small></p></body></html>")
     return "\n".join(parts)
 
 

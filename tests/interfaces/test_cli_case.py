@@ -30,7 +30,7 @@ from enforcement.families.cnil import ACCEPTS
 from enforcement.interfaces.cli import app
 from enforcement.ops.settings import get_settings
 from tests.dates import JULY_14_PLUS_1_MONTH, months_later, recent_day, working_day
-from tests.interfaces.test_api import Stack
+from tests.fixtures_stack import Stack
 
 runner = CliRunner()
 ENFORCE = Path(sys.executable).parent / "enforce"

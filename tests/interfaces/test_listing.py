@@ -15,15 +15,8 @@ import pytest
 
 from enforcement.case.models import CaseInput
 from enforcement.ops.temporal import open_case
-from tests.interfaces.test_api import (
-    CLEARVIEW_TOKEN,
-    CONTROLLER_SECRET,
-    REGULATOR,
-    TODAY,
-    Stack,
-    auth,
-    eventually,
-)
+from tests.fixtures_stack import CLEARVIEW_TOKEN, CONTROLLER_SECRET, REGULATOR, Stack
+from tests.interfaces.test_api import TODAY, auth, eventually
 
 OTHERS = 1_048  # another controller's cases, opened first
 OWN = ["LIST-OWN-1", "LIST-OWN-2"]

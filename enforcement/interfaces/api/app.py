@@ -29,6 +29,7 @@ from enforcement.families import all_procedures
 from enforcement.interfaces.api import cases, procedures, simulations
 from enforcement.interfaces.api.access import CONTROLLER_EVENTS, EngineState, load_grants
 from enforcement.interfaces.api.errors import install, known_query
+from enforcement.interfaces.console import install as install_console
 from enforcement.ops.logs import configure
 from enforcement.ops.settings import Settings, get_settings
 from enforcement.ops.temporal import connect
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.openapi = openapi  # type: ignore[method-assign]
 
     _offline_docs(app)
+    install_console(app)
 
     @app.get("/health", tags=["service"], include_in_schema=False)
     async def health() -> dict[str, str]:

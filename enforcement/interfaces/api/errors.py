@@ -75,8 +75,8 @@ def known_query(request: Request) -> None:
     """Refuse a query parameter the route does not take: a misspelt filter
     (`due-before=`) would otherwise be ignored and list every case."""
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
-        return
+    if not isinstance(route, APIRoute) or not route.include_in_schema:
+        return  # the console's pages and the docs read their own query
     known = {p.alias for p in route.dependant.query_params}
     for name in request.query_params:
         if name not in known:

@@ -52,6 +52,12 @@ async def deadline(
     procedure: Annotated[str, Query(max_length=100)] = "fr-cnil",
 ) -> DeadlineAnswer:
     """A legal deadline under a procedure's calendar and counting rules, explained."""
+    return compute(start, period, procedure)
+
+
+def compute(start: str, period: str, procedure: str) -> DeadlineAnswer:
+    """The calculator (the API route and the console's page): InvalidInput naming the
+    field that is wrong."""
     trigger = read_moment("query.start", start)
     if problem := year_problem(trigger):
         raise InvalidInput("query.start", problem)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
@@ -22,6 +22,9 @@ from enforcement.interfaces.api.access import Anyone, Engine, Regulator
 from enforcement.interfaces.api.errors import ApiError, responses
 from enforcement.ops.temporal import InvalidInput
 from enforcement.simulation.scenarios import Scenario, ScenarioError, parse_scenario
+
+if TYPE_CHECKING:
+    from enforcement.simulation.report import Report
 
 router = APIRouter(tags=["simulation"])
 
@@ -66,7 +69,8 @@ class SimulationRequest(BaseModel):
         return self
 
 
-def _load(req: SimulationRequest) -> Scenario:
+def load_request(req: SimulationRequest) -> Scenario:
+    """The request's scenario, checked: InvalidInput with the loader's message (and line)."""
     if req.shipped is not None:
         path = shipped().get(req.shipped)
         if path is None:
@@ -93,15 +97,23 @@ def _load(req: SimulationRequest) -> Scenario:
     return sc
 
 
-def _simulate(sc: Scenario, runs: int | None, seed: int | None) -> dict[str, Any]:
-    from enforcement.simulation.report import document, run_scenario
+def run_report(sc: Scenario, runs: int | None, seed: int | None) -> Report:
+    """Run a scenario on the in-process engine in this (worker) thread, at most
+    `CONCURRENT` at a time (ApiError 503 beyond)."""
+    from enforcement.simulation.report import run_scenario
 
     if not _slots.acquire(timeout=0):
         raise ApiError(503, f"{CONCURRENT} simulations are running; try again shortly")
     try:
-        report = run_scenario(sc, runs, seed, engine="local", jobs=1, keep=False)
+        return run_scenario(sc, runs, seed, engine="local", jobs=1, keep=False)
     finally:
         _slots.release()
+
+
+def _simulate(sc: Scenario, runs: int | None, seed: int | None) -> dict[str, Any]:
+    from enforcement.simulation.report import document
+
+    report = run_report(sc, runs, seed)
     doc = document(report)
     if report.single:
         return {"runs": [doc], "summary": report.summary}
@@ -128,7 +140,7 @@ async def simulate(req: SimulationRequest, grant: Anyone) -> dict[str, Any]:
     and sanction figures (`runs`: as written, then each what-if), and for a batch the
     outcome shares and percentiles of every key date and amount (`summary.batch`). Events
     the case refused are in each run's `rejected_events`. Nothing is written anywhere."""
-    sc = _load(req)
+    sc = load_request(req)
     return await run_in_threadpool(_simulate, sc, req.runs if sc.batch else None, req.seed)
 
 
