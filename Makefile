@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean mutation
+.PHONY: run test lint bench install clean mutation chromium
 
 $(RUNTIME): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,21 @@ $(STAMP): $(RUNTIME) requirements-dev.lock
 
 install: $(STAMP)
 
+# The console's browser tests drive Debian's Chromium (Playwright's own browser download is
+# not used): installed from the distribution's packages when it is missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 \
+	  || { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; }
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) is missing and could not be installed" >&2; exit 1; }
+
 run: $(RUNTIME)
 	$(BIN)/python -m enforcement.ops.run
 
-test: $(STAMP) lint
+test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

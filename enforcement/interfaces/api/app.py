@@ -110,10 +110,21 @@ def _offline_docs(app: FastAPI) -> None:
     the package: MIT), never from a CDN: the pages work on a machine with no internet."""
     import fastapi_offline
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, Response
     from fastapi.staticfiles import StaticFiles
 
     static = Path(fastapi_offline.__file__).parent / "static"
+    # ReDoc's bundle always shows Redocly's logo from its CDN in the credit line: served
+    # with that one address replaced by an empty inline image (the credit's text stays)
+    redoc_js = (static / "redoc.standalone.js").read_text(encoding="utf-8").replace(
+        "https://cdn.redoc.ly/redoc/logo-mini.svg",
+        "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E")
+    assert "https://cdn." not in redoc_js, "ReDoc's bundle names another CDN address"
+
+    @app.get(f"{DOC_ASSETS}/redoc.standalone.js", include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(redoc_js, media_type="text/javascript; charset=utf-8")
+
     app.mount(DOC_ASSETS, StaticFiles(directory=static), name="doc-assets")
 
     @app.get("/docs", include_in_schema=False)

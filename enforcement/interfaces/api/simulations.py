@@ -69,7 +69,7 @@ class SimulationRequest(BaseModel):
         return self
 
 
-def load_request(req: SimulationRequest) -> Scenario:
+def load_request(req: SimulationRequest, name: str = "scenario.yaml") -> Scenario:
     """The request's scenario, checked: InvalidInput with the loader's message (and line)."""
     if req.shipped is not None:
         path = shipped().get(req.shipped)
@@ -81,7 +81,7 @@ def load_request(req: SimulationRequest) -> Scenario:
         assert req.scenario is not None
         if len(req.scenario.encode()) > MAX_SCENARIO_BYTES:
             raise InvalidInput("body.scenario", f"more than {MAX_SCENARIO_BYTES:,} bytes")
-        text, name = req.scenario, "scenario.yaml"
+        text = req.scenario
     try:
         sc = parse_scenario(text, name)
     except ScenarioError as exc:

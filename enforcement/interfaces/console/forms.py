@@ -95,9 +95,12 @@ def event_fields(event_type: str) -> list[FormField]:
         if name == "type" or name in _BASE:
             continue
         kind, options = _kind(name, info.annotation)
-        default = "" if info.is_required() or info.default is None else info.default
+        default = info.get_default(call_default_factory=True)
+        if info.is_required() or default is None:
+            default = ""
+        label = name.removesuffix("_eur").replace("_", " ").capitalize()
         out.append(FormField(
-            name=name, label=name.replace("_", " ").capitalize(), kind=kind,
+            name=name, label=label + (" (EUR)" if name.endswith("_eur") else ""), kind=kind,
             required=info.is_required(), hint=info.description or "", options=options,
             default="" if isinstance(default, bool | list) else str(default)))
     return out

@@ -50,6 +50,7 @@ from enforcement.interfaces.api.simulations import (
     run_report,
     shipped,
 )
+from enforcement.interfaces.console import PREFIX
 from enforcement.interfaces.console import session as sessions
 from enforcement.interfaces.console.forms import MODELS, FormErrors, event_fields, read_event
 from enforcement.interfaces.console.strings import EN, S
@@ -68,7 +69,6 @@ from enforcement.ops.temporal import (
 
 log = structlog.get_logger("console")
 HERE = Path(__file__).parent
-PREFIX = "/console"
 PAGE_SIZE = 50
 SOON_DAYS = 7
 SORTS = {"deadline": "sort_deadline", "case": "sort_case", "stage": "sort_stage",
@@ -243,8 +243,11 @@ class Row:
         if self.days is None:
             return ""
         if self.flag == "overdue":
-            return S("days_over_n", n=max(-self.days, 0)) if self.days < 0 else S.overdue
-        return S.due_today if self.days == 0 else S("days_left_n", n=self.days)
+            late = -self.days
+            return S.overdue if late <= 0 else S.days_over_1 if late == 1 else S(
+                "days_over_n", n=late)
+        return S.due_today if self.days == 0 else S.days_left_1 if self.days == 1 else S(
+            "days_left_n", n=self.days)
 
 
 def _row(s: CaseSummary, names: dict[str, str], now: datetime) -> Row:
@@ -275,7 +278,7 @@ async def cases_page(page: Page) -> Response:
     procedure = q.get("procedure") or None
     controller = " ".join((q.get("controller") or "").split()) or None
     due_text = (q.get("due_before") or "").strip()
-    sort = q.get("sort") if q.get("sort") in SORTS else "deadline"
+    sort = q.get("sort") or "deadline"
     try:
         page_no = max(1, int(q.get("page", "1")))
     except ValueError:
@@ -286,6 +289,9 @@ async def cases_page(page: Page) -> Response:
     if procedure is not None and procedure not in all_procedures():
         errors.add("procedure", f"unknown procedure {procedure!r}; accepted: "
                    f"{', '.join(all_procedures())}")
+    if sort not in SORTS:
+        errors.add("sort", f"unknown order {sort!r}; accepted: {', '.join(SORTS)}")
+        sort = "deadline"
     due: date | datetime | None = None
     if due_text:
         try:
@@ -582,7 +588,7 @@ _results_lock = threading.Lock()
 KEEP_RESULTS = 16
 
 
-def _build(req: SimulationRequest) -> SimResult:
+def _build(req: SimulationRequest, filename: str) -> SimResult:
     """Run and render in a worker thread: the simulation, the chart, the files."""
     import json
 
@@ -594,7 +600,7 @@ def _build(req: SimulationRequest) -> SimResult:
         write_ics,
     )
 
-    sc = load_request(req)
+    sc = load_request(req, filename)
     report = run_report(sc, req.runs if sc.batch else None, req.seed)
     doc = document(report)
     if report.single:
@@ -633,7 +639,10 @@ async def simulate(page: Page) -> Response:
     errors = FormErrors()
     upload = form.get("file")
     text: str | None = None
+    filename = "scenario.yaml"
     if isinstance(upload, UploadFile) and upload.filename:
+        # the loader's messages name the file as the person knows it
+        filename = Path(upload.filename.replace("\\", "/")).name[:100] or filename
         raw = await upload.read(MAX_SCENARIO_BYTES + 1)
         if len(raw) > MAX_SCENARIO_BYTES:
             errors.add("file", f"the file is larger than {MAX_SCENARIO_BYTES // 1024} KB")
@@ -655,7 +664,7 @@ async def simulate(page: Page) -> Response:
     if not errors:
         try:
             req = SimulationRequest.model_validate(data)
-            result = await run_in_threadpool(_build, req)
+            result = await run_in_threadpool(_build, req, filename)
         except ValidationError as exc:
             for e in field_errors(exc.errors()):
                 errors.add(e["field"] if e["field"] in ("runs", "seed") else "shipped",
@@ -703,6 +712,10 @@ def install(app: FastAPI) -> None:
     @router.get("/")
     async def root() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/cases", 303)
+
+    @router.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response((HERE / "static" / "icon.svg").read_bytes(), media_type="image/svg+xml")
 
     @router.get(PREFIX)
     async def home() -> RedirectResponse:
