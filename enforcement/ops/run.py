@@ -96,6 +96,20 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
+DEFAULT_TEMPORAL_PORT = 7233
+
+
+def answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts a TCP connection there."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def banner(settings: Settings, api_port: int, embedded: bool,
            tokens: dict[str, str] | None) -> str:
     host = settings.api_host
@@ -103,6 +117,7 @@ def banner(settings: Settings, api_port: int, embedded: bool,
     api = f"http://{shown}:{api_port}"
     temporal = settings.temporal_address or f"127.0.0.1:{settings.dev_server_port}"
     lines = ["", "Enforcement engine running:",
+             f"  console      {api}/  (sign in with a token below)",
              f"  API          {api}",
              f"  API docs     {api}/docs",
              f"  Temporal     {temporal} (namespace {settings.temporal_namespace}, task queue "
@@ -167,6 +182,12 @@ async def serve(settings: Settings) -> int:
     if embedded:  # for the CLI in another terminal (enforcement.ops.temporal.connect)
         address_file(settings).write_text(f"127.0.0.1:{settings.dev_server_port}\n",
                                           encoding="utf-8")
+        if settings.dev_server_port != DEFAULT_TEMPORAL_PORT and answers(
+                "127.0.0.1", DEFAULT_TEMPORAL_PORT):
+            print(f"warning: another server answers on 127.0.0.1:{DEFAULT_TEMPORAL_PORT}; "
+                  f"this engine's Temporal is 127.0.0.1:{settings.dev_server_port} (written "
+                  f"to {address_file(settings)}, which the CLI reads; a TEMPORAL_ADDRESS "
+                  "set in your shell overrides it)", file=sys.stderr, flush=True)
     if not tokens and not load_grants(settings):
         log.warning("no API tokens: every request will get 401; set ENFORCE_API_TOKENS")
     try:

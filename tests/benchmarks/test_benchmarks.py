@@ -78,3 +78,9 @@ def test_forecast_counts_the_deadlines_due_each_week() -> None:
     out = quick("forecast.py")
     assert re.search(r"^check: each week's deadlines running out equal the pending deadlines "
                      r"due that week in the 60 states$", out, re.M), out
+
+
+def test_console_register_lists_the_same_first_page_as_the_json_list() -> None:
+    out = quick("console.py")
+    assert re.search(r"^ +120 cases .*json \d+ ms, console \d+ ms", out, re.M), out
+    assert "check: ok (same first page on both sides" in out, out

@@ -28,6 +28,13 @@ def test_the_engine_starts_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
            "ENFORCE_DEV_SERVER_DB": str(tmp_path / "temporal.db"),
            "ENFORCE_DATABASE_URL": f"sqlite:///{tmp_path / 'register.db'}",
            "ENFORCE_API_TOKENS_FILE": str(tmp_path / "tokens.json")}
+    # another server on Temporal's default port (bound here unless one is already there)
+    other = socket.socket()
+    try:
+        other.bind(("127.0.0.1", 7233))
+        other.listen()
+    except OSError:
+        pass
     proc = subprocess.Popen([sys.executable, "-m", "enforcement.ops.run"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -41,12 +48,20 @@ def test_the_engine_starts_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
             except OSError:
                 assert time.monotonic() < deadline, "the API never answered"
                 time.sleep(0.5)
+        # GET / opens the console (its sign-in page)
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/", timeout=5) as r:
+            assert r.url.endswith("/console/sign-in?next=%2Fconsole%2Fcases")
+            assert "API token" in r.read().decode()
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
+        other.close()
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out[-3000:]
+    assert f"  console      http://127.0.0.1:{api}/" in out
+    assert (f"warning: another server answers on 127.0.0.1:7233; this engine's Temporal is "
+            f"127.0.0.1:{dev}") in out
     assert '"event": "stopped"' in out
     assert "Fatal Python error" not in out
     # every file it wrote holds case data or keys: its owner's alone (the register was 0644)
