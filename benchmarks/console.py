@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ async def measure(n: int, rounds: int) -> dict[str, Any]:
                 r = await http.post("/console/sign-in", data={"csrf": csrf.group(1),
                                                               "token": TOKEN})
                 assert r.status_code == 303, r.text
-                sides = {
+                sides: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
                     "json": lambda: http.get("/cases", params={"limit": PAGE},
                                              headers={"Authorization": f"Bearer {TOKEN}"}),
                     "console": lambda: http.get("/console/cases"),
