@@ -368,10 +368,24 @@ def test_simulation_page_runs_clearview_and_draws_the_chart(browser: Browser,
     assert chart.bounding_box()["height"] > 200  # type: ignore[index]
     # the simulated Clearview notice: 2021-11-26 + 2 months = 2022-01-26, missed
     expect(page.locator(".report")).to_contain_text("2022-01-26")
+    # the what-if "one-month extension" side by side: the notice's 2022-01-26 + 1 month =
+    # Sat 2022-02-26, rolled to Mon 2022-02-28 (CPC art. 642): 33 days later
+    expect(page.locator(".report")).to_contain_text("What if: side by side")
+    expect(page.locator(".report")).to_contain_text("2022-02-28 (+33 d)")
     with page.expect_download() as dl:
         page.get_by_role("link", name="CSV").click()
     assert "2022-01-26" in Path(dl.value.path()).read_text()
     shot(page, "simulation")
+
+    # a batch: its runs and seed as asked, and the outcome shares
+    page.get_by_label("A shipped scenario").select_option("clearview-uncertain")
+    page.get_by_label("Batch runs").fill("40")
+    page.get_by_label("Seed").fill("7")
+    page.get_by_role("button", name="Run the simulation").click()
+    expect(page.locator(".report")).to_contain_text("Batch of 40 runs (seed 7)",
+                                                    timeout=60_000)
+    expect(page.locator(".report")).to_contain_text("Outcomes:")
+    shot(page, "simulation-batch")
 
     bad = ("procedure: fr-cnil\nhorizon: 2023-01-01\ncase:\n  id: X\n"
            "  controller: {name: A, country: FR}\nevents:\n  - type: complaint_recieved\n"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from enforcement.case.models import EVENT_ADAPTER, EVENT_TYPES, Event, _Event
 from enforcement.interfaces.api.errors import field_errors
+from enforcement.interfaces.console.strings import S
 
 Kind = Literal["text", "moment", "number", "checkbox", "select", "lines", "json"]
 
@@ -122,14 +123,14 @@ def read_event(event_type: str, form: Mapping[str, Any]) -> tuple[Event | None, 
             try:
                 data[f.name] = int(str(value).replace(",", "").replace("_", ""))
             except ValueError:
-                errors.add(f.name, f"expected a whole number, got {value!r}")
+                errors.add(f.name, S("whole_number", value=value))
         elif f.kind == "lines":
             data[f.name] = [line.strip() for line in str(value).splitlines() if line.strip()]
         elif f.kind == "json":
             try:
                 data[f.name] = json.loads(str(value))
             except json.JSONDecodeError as exc:
-                errors.add(f.name, f"not JSON: {exc.msg} at line {exc.lineno}")
+                errors.add(f.name, S("not_json", why=exc.msg, line=exc.lineno))
         else:
             data[f.name] = value
     if errors:

@@ -285,12 +285,14 @@ async def cases_page(page: Page) -> Response:
         page_no = 1
     errors = FormErrors()
     if stage is not None and stage not in ALL_STAGES:
-        errors.add("stage", f"unknown stage {stage!r}; accepted: {', '.join(ALL_STAGES)}")
+        errors.add("stage", S("unknown_value", what="stage", value=stage,
+                              accepted=", ".join(ALL_STAGES)))
     if procedure is not None and procedure not in all_procedures():
-        errors.add("procedure", f"unknown procedure {procedure!r}; accepted: "
-                   f"{', '.join(all_procedures())}")
+        errors.add("procedure", S("unknown_value", what="procedure", value=procedure,
+                                  accepted=", ".join(all_procedures())))
     if sort not in SORTS:
-        errors.add("sort", f"unknown order {sort!r}; accepted: {', '.join(SORTS)}")
+        errors.add("sort", S("unknown_value", what="order", value=sort,
+                             accepted=", ".join(SORTS)))
         sort = "deadline"
     due: date | datetime | None = None
     if due_text:
@@ -414,12 +416,12 @@ async def record_event(page: Page, case_id: str) -> Response:
     status = await _case_of(page, case_id)
     if event_type not in MODELS:
         errors = FormErrors()
-        errors.add("type", f"unknown event type {event_type!r}; accepted: "
-                   f"{', '.join(allowed_events(grant, status))}")
+        errors.add("type", S("unknown_value", what="event type", value=event_type,
+                             accepted=", ".join(allowed_events(grant, status))))
         return await case_page(page, case_id, errors=errors, status_code=422)
     if grant.role == "controller" and event_type not in CONTROLLER_EVENTS:
-        return page.error(403, f"a controller may send only {', '.join(CONTROLLER_EVENTS)}; "
-                               f"{event_type} is the authority's")
+        return page.error(403, S("controller_only", events=", ".join(CONTROLLER_EVENTS),
+                                 event=event_type))
     event, errors = read_event(event_type, form)
     if event is None:
         return await case_page(page, case_id, chosen=event_type, values=form, errors=errors,
@@ -472,7 +474,7 @@ def _open_input(form: dict[str, Any]) -> tuple[CaseInput | None, FormErrors]:
             controller["annual_turnover_eur"] = int(v["turnover"].replace(",", "")
                                                     .replace(" ", ""))
         except ValueError:
-            errors.add("turnover", f"expected a whole number of euros, got {v['turnover']!r}")
+            errors.add("turnover", S("whole_number", value=v["turnover"]))
     if errors:
         return None, errors
     data = {"case_id": v["case_id"], "procedure": v["procedure"], "controller": controller,
@@ -645,12 +647,12 @@ async def simulate(page: Page) -> Response:
         filename = Path(upload.filename.replace("\\", "/")).name[:100] or filename
         raw = await upload.read(MAX_SCENARIO_BYTES + 1)
         if len(raw) > MAX_SCENARIO_BYTES:
-            errors.add("file", f"the file is larger than {MAX_SCENARIO_BYTES // 1024} KB")
+            errors.add("file", S("file_too_large", size=MAX_SCENARIO_BYTES // 1024))
         else:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
-                errors.add("file", "the file is not UTF-8 text (a YAML scenario file)")
+                errors.add("file", S.file_not_text)
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     data: dict[str, Any] = {}
     if text is not None:
@@ -692,7 +694,7 @@ async def simulation_file(page: Page, rid: str, kind: str) -> Response:
     with _results_lock:
         result = _results.get(rid)
     if result is None or result.owner != _owner(page) or kind not in ("json", "csv", "ics"):
-        return page.error(404, "this simulation's files are no longer kept: run it again")
+        return page.error(404, S.results_gone)
     body, media = {"json": (result.json, "application/json"),
                    "csv": (result.csv, "text/csv; charset=utf-8"),
                    "ics": (result.ics, "text/calendar; charset=utf-8")}[kind]

@@ -183,6 +183,13 @@ EN: dict[str, str] = {
     "forbidden": "Your role ({role}) may not do this; it needs: {needs}.",
     "unavailable": "The engine is not reachable right now ({why}). Nothing was changed.",
     "field_error": "{field}: {message}",
+    "unknown_value": "unknown {what} {value!r}; accepted: {accepted}",
+    "controller_only": "a controller may send only {events}; {event} is the authority's",
+    "whole_number": "expected a whole number, got {value!r}",
+    "not_json": "not JSON: {why} at line {line}",
+    "file_too_large": "the file is larger than {size} KB",
+    "file_not_text": "the file is not UTF-8 text (a YAML scenario file)",
+    "results_gone": "this simulation's files are no longer kept: run it again",
     "back": "Back to the register",
 }
 
