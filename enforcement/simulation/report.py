@@ -518,8 +518,16 @@ def _legend() -> list[Any]:
 
 
 def figure(report: Report) -> Any:
+    """The chart; names from the scenario file (case, what-ifs) are drawn as written, never
+    read as matplotlib's math markup (`$...$`)."""
     import matplotlib
     matplotlib.use("Agg")
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _figure(report)
+
+
+def _figure(report: Report) -> Any:
     import matplotlib.pyplot as plt
 
     nominal = report.nominal[:6]

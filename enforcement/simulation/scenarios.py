@@ -59,6 +59,7 @@ MAX_RUNS = 100_000
 # Values a scenario may hold once its aliases are expanded: a real scenario has hundreds; a
 # few lines of nested aliases would otherwise expand to billions.
 MAX_VALUES = 20_000
+MAX_DEPTH = 32  # a scenario nests a few levels; far deeper is not a scenario
 _PLACEHOLDER = date(2000, 1, 3)
 
 
@@ -92,10 +93,17 @@ class _Doc:
                                  f"{exc.problem or exc.context}"]) from None
         except yaml.YAMLError as exc:
             raise ScenarioError([f"{name}:1: not valid YAML: {exc}"]) from None
+        except RecursionError:
+            raise ScenarioError([f"{name}:1: nested more than {MAX_DEPTH} levels deep; a "
+                                 "scenario is accepted up to that depth"]) from None
         self.data: Any = None if node is None else self._build(node, ())
 
     def _build(self, node: yaml.Node, path: PathKey) -> Any:
         self.lines[path] = node.start_mark.line + 1
+        if len(path) > MAX_DEPTH:
+            raise ScenarioError([f"{self.name}:{node.start_mark.line + 1}: nested more than "
+                                 f"{MAX_DEPTH} levels deep; a scenario is accepted up to "
+                                 "that depth"])
         if len(self.lines) > MAX_VALUES:
             raise ScenarioError([f"{self.name}:{node.start_mark.line + 1}: more than "
                                  f"{MAX_VALUES:,} values once its aliases are expanded; a "

@@ -254,6 +254,11 @@ def test_an_event_is_recorded_and_a_refused_one_changes_nothing(browser: Browser
         "Recorded: investigation_opened. The case is now at stage investigation.")
     expect(page.locator("#case-stage")).to_have_text("investigation")
     rows = page.locator("table.timeline tbody tr").count()
+    # the message was for that one page: a reload, or a link that claims it, shows none
+    page.reload()
+    expect(page.locator("#done")).to_have_count(0)
+    page.goto("/console/cases/ACME-000?recorded=sanction_decided")
+    expect(page.locator("#done")).to_have_count(0)
 
     # a rapporteur named before the complaint was even received: refused, shown, nothing
     # changes
@@ -298,6 +303,10 @@ def test_a_controller_sees_only_its_cases_and_events(browser: Browser, stack: St
     expect(page.locator("#case-stage")).to_have_text("referred")
     options = page.get_by_label("Event", exact=True).locator("option").all_inner_texts()
     assert options == ["Choose…", "compliance_evidence_submitted"]
+    # of the register's deliveries, only what was sent to the controller
+    parties = page.locator("table.notifications tbody td:nth-child(2)").all_inner_texts()
+    assert parties and set(parties) == {"controller"}
+    expect(page.locator("table.webhooks")).to_have_count(0)
     page.context.close()
     # at stage complaint a controller has nothing to send: no form at all
     acme = signed_in(browser, stack, ACME_TOKEN)

@@ -21,7 +21,8 @@ from enforcement.ops.settings import Settings
 from enforcement.ops.temporal import CaseSummary
 from tests.fixtures_stack import CLEARVIEW_TOKEN, REGULATOR, TOKENS, VIEWER
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "enforcement" / "interfaces" / "console" \
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "enforcement" / "interfaces" / "console" \
     / "templates"
 
 
@@ -205,3 +206,113 @@ def test_days_left_and_highlights() -> None:
     assert row(date(2026, 12, 16)) == ("", "8 days")
     assert row(date(2026, 12, 7)) == ("overdue", "1 day overdue")
     assert row(date(2026, 12, 5)) == ("overdue", "3 days overdue")
+
+
+# --- what a hostile or careless request gets ---------------------------------------------------
+
+def test_a_deeply_nested_upload_is_refused_with_the_loaders_message(client: TestClient) -> None:
+    token = sign_in(client, VIEWER)
+    for text in ("[" * 500 + "]" * 500, "{a: " * 500 + "1" + "}" * 500, "[" * 40 + "]" * 40):
+        r = client.post("/console/simulate", data={"csrf": token, "shipped": ""},
+                        files={"file": ("deep.yaml", text.encode(), "text/yaml")})
+        assert r.status_code == 422, r.text[:300]
+        assert "deep.yaml:1: nested more than 32 levels deep" in r.text
+    # the API's route reads the same loader
+    api = client.post("/simulations", json={"scenario": "[" * 1000 + "]" * 1000},
+                      headers={"Authorization": f"Bearer {VIEWER}"})
+    assert api.status_code == 422 and "nested more than 32 levels deep" in api.text
+
+
+def test_a_what_if_name_with_dollar_signs_is_drawn_as_written(client: TestClient) -> None:
+    token = sign_in(client, VIEWER)
+    text = (ROOT / "scenarios" / "clearview.yaml").read_text().replace(
+        "one-month extension:", "cost $\\frac{a}{b$ and $\\undefinedmacro$:")
+    r = client.post("/console/simulate", data={"csrf": token, "shipped": ""},
+                    files={"file": ("c.yaml", text.encode(), "text/yaml")})
+    assert r.status_code == 200, r.text[:300]
+    assert "<svg" in r.text and "what if: cost $\\frac{a}{b$ and $\\undefinedmacro$" in r.text
+
+
+def test_console_errors_are_pages_never_json(client: TestClient) -> None:
+    token = sign_in(client, REGULATOR)
+    for method, path in (("PUT", "/console/open"), ("DELETE", "/console/cases/X-1"),
+                         ("POST", "/console/deadline")):
+        r = client.request(method, path)
+        assert r.status_code == 405 and r.headers["content-type"].startswith("text/html")
+        assert f"this page does not take a {method} request" in r.text
+    r = client.post("/console/open", content=b"x" * 1_100_000,
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")
+    assert "at most 1,048,576 are accepted here" in r.text
+    r = client.post("/console/open", content=b"--x\r\n",
+                    headers={"content-type": "multipart/form-data"})
+    assert r.status_code == 422 and "the form could not be read" in r.text
+    # the API keeps its JSON answers
+    assert client.put("/cases").json() == {"detail": "Method Not Allowed"}
+    # a sign-in that returns to a form's address lands on its page
+    r = client.get("/console/cases/X-1/events")
+    assert r.status_code == 303 and r.headers["location"] == "/console/cases/X-1"
+    assert token
+
+
+def test_console_pages_are_private_and_unframed(client: TestClient) -> None:
+    sign_in(client, VIEWER)
+    r = client.get("/console/procedures")
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    # Swagger UI's page has its own inline script: not under the console's policy
+    assert "content-security-policy" not in client.get("/docs").headers
+
+
+def test_a_signed_out_cookie_no_longer_works(client: TestClient) -> None:
+    token = sign_in(client, VIEWER)
+    kept = client.cookies["ee_session"]
+    r = client.post("/console/sign-out", data={"csrf": token})
+    assert r.status_code == 303
+    client.cookies.set("ee_session", kept)
+    r = client.get("/console/procedures")
+    assert r.status_code == 303 and "/console/sign-in" in r.headers["location"]
+
+
+def test_opening_form_names_every_wrong_field_at_once(client: TestClient) -> None:
+    token = sign_in(client, REGULATOR)
+    r = client.post("/console/open", data={
+        "csrf": token, "case_id": "a/b", "procedure": "fr-cnil", "controller_name": "A",
+        "controller_country": "France", "controller_email": "not-an-address",
+        "turnover": "lots", "subject": "s", "complaint_date": "2022-01-03",
+        "complainant_ref": "C-1"})
+    assert r.status_code == 422
+    for field, message in (("case_id", "letters, digits and . _ : - only"),
+                           ("controller_country", "at most 2 characters"),
+                           ("controller_email", "an email address, such as"),
+                           ("turnover", "expected a whole number, got &#39;lots&#39;")):
+        assert f'href="#f-{field}"' in r.text and message in r.text, field
+    # a text field sent as a file is refused, never stored as the file's description
+    r = client.post("/console/open", data={"csrf": token, "case_id": "F-1"},
+                    files={"controller_name": ("n.txt", b"Acme", "text/plain")})
+    assert r.status_code == 422 and "controller name: expected text, not a file" in r.text
+    assert "UploadFile" not in r.text
+
+
+def test_calculator_and_register_errors_stay_on_their_field(client: TestClient) -> None:
+    sign_in(client, VIEWER)
+    r = client.get("/console/deadline", params={"start": "2024-01-01",
+                                                "period": "9" * 5000 + " days"})
+    assert r.status_code == 422 and 'href="#f-period"' in r.text
+    assert "at most 64 characters" in r.text and "int_max_str_digits" not in r.text
+    r = client.get("/console/cases", params={"due_before": "9999-12-31"})
+    assert r.status_code == 422 and 'href="#f-due_before"' in r.text
+    assert 'class="filters"' in r.text  # the form stays, with the error on its field
+    with make_client() as c:
+        sign_in(c, CLEARVIEW_TOKEN)
+        r = c.get("/console/cases", params={"controller": "Other Corp"})
+        assert r.status_code == 422 and "shows only its own cases" in r.text
+
+
+def test_deeply_nested_json_in_a_correction_is_a_field_error() -> None:
+    _, errors = read_event("event_corrected", {"date": "2024-02-01", "reason": "r",
+                                               "corrected": "[" * 100_000 + "]" * 100_000})
+    assert errors.by_field == {"corrected": "nested too deeply: an event is a few levels of "
+                                            "JSON"}

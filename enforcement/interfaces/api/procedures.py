@@ -57,7 +57,12 @@ async def deadline(
 
 def compute(start: str, period: str, procedure: str) -> DeadlineAnswer:
     """The calculator (the API route and the console's page): InvalidInput naming the
-    field that is wrong."""
+    field that is wrong. The lengths are the route's own limits (the console has no
+    query validation of its own)."""
+    for field, value, limit in (("start", start, 64), ("period", period, 64),
+                                ("procedure", procedure, 100)):
+        if len(value) > limit:
+            raise InvalidInput(f"query.{field}", f"at most {limit} characters")
     trigger = read_moment("query.start", start)
     if problem := year_problem(trigger):
         raise InvalidInput("query.start", problem)

@@ -37,8 +37,10 @@ class FormErrors:
     by_field: dict[str, str] = field(default_factory=dict)
 
     def add(self, name: str, message: str) -> None:
-        self.by_field[name] = (self.by_field[name] + "; " + message
-                               if name in self.by_field else message)
+        if name not in self.by_field:
+            self.by_field[name] = message
+        elif message not in self.by_field[name].split("; "):
+            self.by_field[name] += "; " + message
 
     def __bool__(self) -> bool:
         return bool(self.by_field)
@@ -131,6 +133,8 @@ def read_event(event_type: str, form: Mapping[str, Any]) -> tuple[Event | None, 
                 data[f.name] = json.loads(str(value))
             except json.JSONDecodeError as exc:
                 errors.add(f.name, S("not_json", why=exc.msg, line=exc.lineno))
+            except RecursionError:
+                errors.add(f.name, S.json_too_deep)
         else:
             data[f.name] = value
     if errors:

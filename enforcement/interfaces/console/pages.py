@@ -7,6 +7,7 @@ reads), and shows only the forms the role may use. Errors become a page, never a
 
 from __future__ import annotations
 
+import inspect
 import re
 import secrets
 import tempfile
@@ -17,17 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
 from enforcement.case.ics import case_calendar
@@ -40,7 +42,12 @@ from enforcement.interfaces.api.access import (
     readable_case,
 )
 from enforcement.interfaces.api.cases import CASE_ID
-from enforcement.interfaces.api.errors import ApiError, field_errors, read_moment
+from enforcement.interfaces.api.errors import (
+    MAX_BODY_BYTES,
+    ApiError,
+    field_errors,
+    read_moment,
+)
 from enforcement.interfaces.api.procedures import compute
 from enforcement.interfaces.api.simulations import (
     MAX_API_RUNS,
@@ -130,12 +137,36 @@ def guarded(handler: Callable[[Page], Awaitable[Response]]
             return page.error(code, str(exc))
         except RPCError as exc:
             return page.error(503, S("unavailable", why=exc.message))
+        except FormUnreadable as exc:
+            return page.error(422, S("form_unreadable", why=exc))
     return run
 
 
-async def _form(request: Request) -> dict[str, Any]:
-    form = await request.form()
-    return {k: v for k, v in form.multi_items()}
+class FormUnreadable(Exception):
+    """The body is not a form this console sends (malformed, too many parts)."""
+
+
+async def _form(request: Request, files: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The form's fields as text (the last of a repeated one); a file only where `files`
+    names it: a text field sent as a file part reads as empty, never as the file's repr."""
+    try:
+        form = await request.form(max_files=10, max_fields=200)
+    except StarletteHTTPException as exc:
+        raise FormUnreadable(str(exc.detail)) from None
+    out: dict[str, Any] = {}
+    for k, v in form.multi_items():
+        if isinstance(v, str) or k in files:
+            out[k] = v
+        else:
+            out.setdefault("_not_text", []).append(k)
+            out[k] = ""
+    return out
+
+
+def short(value: object, limit: int = 60) -> str:
+    """A value echoed in a message, cut to a readable length."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _csrf_refused(page: Page, form: dict[str, Any]) -> HTMLResponse | None:
@@ -174,7 +205,10 @@ def _with_cookie(target: Response, source: Response) -> Response:
 async def sign_in(request: Request) -> Response:
     state: EngineState = request.app.state.engine
     page = Page(request, state, None)
-    form = await _form(request)
+    try:
+        form = await _form(request)
+    except FormUnreadable as exc:
+        return page.error(422, S("form_unreadable", why=exc))
     target = _safe_next(str(form.get("next", "")))
     errors = FormErrors()
     if not sessions.signin_csrf_ok(state, request, str(form.get("csrf", ""))):
@@ -201,9 +235,14 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     page = _page(request.app.state.engine, request)
     if page.session is not None:
-        refused = _csrf_refused(page, await _form(request))
+        try:
+            form = await _form(request)
+        except FormUnreadable as exc:
+            return page.error(422, S("form_unreadable", why=exc))
+        refused = _csrf_refused(page, form)
         if refused is not None:
             return refused
+        sessions.revoke(page.session)
     response = RedirectResponse(f"{PREFIX}/sign-in?out=1", 303)
     sessions.end(response)
     return response
@@ -285,13 +324,13 @@ async def cases_page(page: Page) -> Response:
         page_no = 1
     errors = FormErrors()
     if stage is not None and stage not in ALL_STAGES:
-        errors.add("stage", S("unknown_value", what="stage", value=stage,
+        errors.add("stage", S("unknown_value", what="stage", value=short(stage),
                               accepted=", ".join(ALL_STAGES)))
     if procedure is not None and procedure not in all_procedures():
-        errors.add("procedure", S("unknown_value", what="procedure", value=procedure,
+        errors.add("procedure", S("unknown_value", what="procedure", value=short(procedure),
                                   accepted=", ".join(all_procedures())))
     if sort not in SORTS:
-        errors.add("sort", S("unknown_value", what="order", value=sort,
+        errors.add("sort", S("unknown_value", what="order", value=short(sort),
                              accepted=", ".join(SORTS)))
         sort = "deadline"
     due: date | datetime | None = None
@@ -301,6 +340,8 @@ async def cases_page(page: Page) -> Response:
         except InvalidInput as exc:
             errors.add("due_before", exc.reason)
     grant = page.grant
+    if grant.role == "controller" and controller:
+        errors.add("controller", S.controller_filter)
     found: list[CaseSummary] = []
     unkeyed = 0
     if not errors:
@@ -309,9 +350,12 @@ async def cases_page(page: Page) -> Response:
             key = controller_hash(grant.controller or "", page.state.secret)
         elif controller:
             key = controller_hash(controller, page.state.secret)
-        found = await list_cases(page.state.temporal, stage=stage, procedure=procedure,
-                                 due_before=due, limit=10**9, controller_key=key)
-        if grant.role == "controller":
+        try:
+            found = await list_cases(page.state.temporal, stage=stage, procedure=procedure,
+                                     due_before=due, limit=10**9, controller_key=key)
+        except InvalidInput as exc:
+            errors.add(exc.field, exc.reason)
+        if grant.role == "controller" and not errors:
             unkeyed = await unkeyed_cases(page.state.temporal)
     ordered = _sorted(found, sort)
     pages = max(1, -(-len(ordered) // PAGE_SIZE))
@@ -367,6 +411,9 @@ async def _case_context(page: Page, status: CaseStatus) -> dict[str, Any]:
     except Exception as exc:  # the register is another service: the case page goes on
         log.warning("console: register not readable", error=str(exc))
         notes, hooks, unread = [], [], type(exc).__name__
+    if page.grant.role == "controller":
+        # a controller reads what was sent to it, never the authority's own messages
+        notes, hooks = [n for n in notes if n["party"] == "controller"], []
     proc = all_procedures().get(status.procedure)
     return {"case": status, "currency": proc.currency if proc else "",
             "timeline": sorted(status.timeline, key=lambda t: t.date[:10]),
@@ -384,7 +431,7 @@ _env.filters["money"] = _money
 def _case_of(page: Page, case_id: str) -> Awaitable[CaseStatus]:
     """The case if this grant may read it; an id the API would refuse is "no such case"."""
     if re.fullmatch(CASE_ID, case_id) is None or len(case_id) > 100:
-        raise ApiError(404, S("not_found_case", case_id=case_id))
+        raise ApiError(404, S("not_found_case", case_id=short(case_id)))
     return readable_case(page.state, page.grant, case_id)
 
 
@@ -396,13 +443,13 @@ async def case_page(page: Page, case_id: str, chosen: str = "", values: dict[str
     chosen = chosen or page.request.query_params.get("type", "")
     if chosen not in ctx["choices"]:
         chosen = ""
-    recorded = page.request.query_params.get("recorded", "")
-    return page.render(
+    holder = Response()
+    done = sessions.take_flash(page.state, page.request, holder) if status_code == 200 else ""
+    out = page.render(
         "case.html", status=status_code, **ctx, chosen=chosen,
         fields=event_fields(chosen) if chosen else [], values=values or {},
-        errors=errors or FormErrors(), refusal=refusal,
-        done=S("recorded_ok", event=recorded, stage=status.stage)
-        if recorded in MODELS else "")
+        errors=errors or FormErrors(), refusal=refusal, done=done)
+    return _with_cookie(out, holder)
 
 
 async def record_event(page: Page, case_id: str) -> Response:
@@ -416,13 +463,16 @@ async def record_event(page: Page, case_id: str) -> Response:
     status = await _case_of(page, case_id)
     if event_type not in MODELS:
         errors = FormErrors()
-        errors.add("type", S("unknown_value", what="event type", value=event_type,
+        errors.add("type", S("unknown_value", what="event type", value=short(event_type),
                              accepted=", ".join(allowed_events(grant, status))))
         return await case_page(page, case_id, errors=errors, status_code=422)
     if grant.role == "controller" and event_type not in CONTROLLER_EVENTS:
         return page.error(403, S("controller_only", events=", ".join(CONTROLLER_EVENTS),
                                  event=event_type))
     event, errors = read_event(event_type, form)
+    for name in form.get("_not_text", []):
+        errors.add(name, S.not_text)
+        event = None
     if event is None:
         return await case_page(page, case_id, chosen=event_type, values=form, errors=errors,
                                status_code=422)
@@ -430,8 +480,11 @@ async def record_event(page: Page, case_id: str) -> Response:
         after = await deliver_event(page.state.temporal, case_id, event, by=grant.holder,
                                     role=grant.role)
     except EventNotAccepted as exc:
+        mine = [e for e in exc.accepted
+                if grant.role != "controller" or e in CONTROLLER_EVENTS]
         return await case_page(page, case_id, chosen=event_type, values=form, refusal={
-            "message": str(exc), "stage": exc.stage, "accepted": exc.accepted},
+            "message": str(exc) if grant.role != "controller" else
+            str(exc).split("; accepted now:")[0], "stage": exc.stage, "accepted": mine},
             status_code=409)
     except InvalidInput as exc:
         errors.add(exc.field.rsplit(".", 1)[-1], exc.reason)
@@ -444,7 +497,10 @@ async def record_event(page: Page, case_id: str) -> Response:
             "message": str(exc), "stage": "", "accepted": []}, status_code=409)
     log.info("console event", case_id=case_id, event_type=event_type, stage=after.stage,
              by=grant.name or grant.role)
-    return RedirectResponse(f"{PREFIX}/cases/{case_id}?recorded={event_type}#done", 303)
+    response = RedirectResponse(f"{PREFIX}/cases/{case_id}#done", 303)
+    sessions.flash(page.state, page.request, response,
+                   S("recorded_ok", event=event_type, stage=after.stage))
+    return response
 
 
 async def calendar_file(page: Page, case_id: str) -> Response:
@@ -462,8 +518,19 @@ OPEN_FIELDS = {  # the form's field -> where it sits in CaseInput
     "complaint_date": "events.0.date", "complainant_ref": "events.0.complainant_ref"}
 
 
+def _human(name: str, message: str) -> str:
+    """Pydantic's pattern messages in words a person can act on."""
+    if "should match pattern" in message:
+        return S.case_id_pattern if name == "case_id" else \
+            S.email_pattern if name == "controller_email" else message
+    return message
+
+
 def _open_input(form: dict[str, Any]) -> tuple[CaseInput | None, FormErrors]:
+    """The case the form describes, or every error by field (all of them at once)."""
     errors = FormErrors()
+    for name in form.get("_not_text", []):
+        errors.add(name, S.not_text)
     v = {k: str(form.get(k, "")).strip() for k in OPEN_FIELDS}
     controller: dict[str, Any] = {"name": v["controller_name"],
                                   "country": v["controller_country"].upper()}
@@ -474,25 +541,33 @@ def _open_input(form: dict[str, Any]) -> tuple[CaseInput | None, FormErrors]:
             controller["annual_turnover_eur"] = int(v["turnover"].replace(",", "")
                                                     .replace(" ", ""))
         except ValueError:
-            errors.add("turnover", S("whole_number", value=v["turnover"]))
-    if errors:
-        return None, errors
+            errors.add("turnover", S("whole_number", value=short(v["turnover"])))
     data = {"case_id": v["case_id"], "procedure": v["procedure"], "controller": controller,
             "subject": v["subject"], "events": [{
                 "type": "complaint_received", "date": v["complaint_date"],
                 "subject": v["subject"] or "-", "complainant_ref": v["complainant_ref"]}]}
     try:
-        return CaseInput.model_validate(data), errors
+        case = CaseInput.model_validate(data)
     except ValidationError as exc:
         where = {path: name for name, path in OPEN_FIELDS.items()}
         for e in field_errors(exc.errors()):
-            f = e["field"]
-            name = where.get(f) or next((n for p, n in where.items() if f.startswith(p + ".")),
-                                        "")
-            if f.startswith("events.0.complaint_received."):
-                name = where.get("events.0." + f.rsplit(".", 1)[-1], "")
-            errors.add(name, e["message"])
+            f = e["field"].replace("events.0.complaint_received.", "events.0.")
+            name = where.get(f) or next(
+                (n for p, n in where.items() if f.startswith(p + ".")), "")
+            if f == "events.0.subject":
+                name = "subject"
+            errors.add(name, _human(name, e["message"]))
         return None, errors
+    return (None, errors) if errors else (case, errors)
+
+
+def _opening_field(message: str) -> str:
+    """The form's field an opening refusal concerns: the complaint's, or the case id's."""
+    if "already exists" in message:
+        return "case_id"
+    if "events[0]" in message or "complaint_received" in message:
+        return "complaint_date"
+    return ""
 
 
 def _regulator_only(page: Page) -> HTMLResponse | None:
@@ -521,13 +596,15 @@ async def open_case(page: Page) -> Response:
                               webhooks=page.state.settings.webhooks_configured,
                               by=page.grant.holder, secret=page.state.secret)
         except InvalidInput as exc:
-            name = {p: n for n, p in OPEN_FIELDS.items()}.get(
-                exc.field.removeprefix("body."), "")
+            path = exc.field.removeprefix("body.").replace("events.0.complaint_received.",
+                                                           "events.0.")
+            name = {p: n for n, p in OPEN_FIELDS.items()}.get(path, "") or _opening_field(
+                exc.reason)
             errors.add(name, exc.reason)
         except CaseError as exc:
             if exc.kind not in ("conflict", "invalid", "rejected"):
                 raise
-            errors.add("case_id" if exc.kind == "conflict" else "", str(exc))
+            errors.add(_opening_field(str(exc)), str(exc))
     if errors or case is None:
         return page.render("open.html", status=422, values=form, errors=errors,
                            procedures=list(all_procedures()))
@@ -587,7 +664,12 @@ class SimResult:
 
 _results: OrderedDict[str, SimResult] = OrderedDict()
 _results_lock = threading.Lock()
-KEEP_RESULTS = 16
+KEEP_RESULTS = 256
+# Everything from this app; inline style only for the chart's SVG (matplotlib writes it).
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+       "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+KEEP_PER_SESSION = 4
 
 
 def _build(req: SimulationRequest, filename: str) -> SimResult:
@@ -635,7 +717,7 @@ def _sim_context() -> dict[str, Any]:
 
 
 async def simulate(page: Page) -> Response:
-    form = await _form(page.request)
+    form = await _form(page.request, files=("file",))
     if (refused := _csrf_refused(page, form)) is not None:
         return refused
     errors = FormErrors()
@@ -684,6 +766,9 @@ async def simulate(page: Page) -> Response:
     rid = secrets.token_urlsafe(12)
     with _results_lock:
         _results[rid] = result
+        mine = [k for k, v in _results.items() if v.owner == result.owner]
+        for k in mine[:-KEEP_PER_SESSION]:  # each session keeps its last few
+            del _results[k]
         while len(_results) > KEEP_RESULTS:
             _results.popitem(last=False)
     return page.render("simulate.html", **_sim_context(), values=values, errors=errors,
@@ -693,7 +778,9 @@ async def simulate(page: Page) -> Response:
 async def simulation_file(page: Page, rid: str, kind: str) -> Response:
     with _results_lock:
         result = _results.get(rid)
-    if result is None or result.owner != _owner(page) or kind not in ("json", "csv", "ics"):
+    if kind not in ("json", "csv", "ics"):
+        return page.error(404, S.results_kinds)
+    if result is None or result.owner != _owner(page):
         return page.error(404, S.results_gone)
     body, media = {"json": (result.json, "application/json"),
                    "csv": (result.csv, "text/csv; charset=utf-8"),
@@ -745,13 +832,54 @@ def install(app: FastAPI) -> None:
     page("/simulate", simulate_page)
     page("/simulate", simulate, "POST")
     page("/simulate/{rid}/result.{kind}", simulation_file)
+
+    # a GET of a form's address (a sign-in that came back to it, a reload): its page
+    @router.get(PREFIX + "/cases/{case_id}/events")
+    async def events_page(case_id: str) -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/cases/{quote(case_id, safe='')}", 303)
+
+    @router.get(PREFIX + "/sign-out")
+    async def sign_out_page() -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/cases", 303)
+
     app.include_router(router)
 
-    @app.exception_handler(404)
-    async def _not_found(request: Request, exc: Exception) -> Response:
+    previous = app.exception_handlers.get(StarletteHTTPException)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
         """A console path answers with a page; the API's keep their JSON body."""
-        if request.url.path.startswith(PREFIX):
-            return _page(request.app.state.engine, request).error(404, S.not_found)
-        detail = getattr(exc, "detail", "Not Found")
-        return JSONResponse({"detail": str(detail)}, status_code=404,
-                            headers=getattr(exc, "headers", None))
+        if request.url.path.startswith(PREFIX + "/") or request.url.path == PREFIX:
+            assert isinstance(exc, StarletteHTTPException)
+            page_ = _page(request.app.state.engine, request)
+            if exc.status_code == 404:
+                return page_.error(404, S.not_found)
+            if exc.status_code == 405:
+                return page_.error(405, S("method", method=request.method))
+            return page_.error(exc.status_code, str(exc.detail))
+        if previous is None:
+            raise exc
+        answer = previous(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(404, http_error)
+    app.add_exception_handler(405, http_error)
+
+    @app.middleware("http")
+    async def console_frame(request: Request, call_next: Any) -> Response:
+        """For the console's paths: a body over the limit refused with a page (before the
+        API's JSON answer), and the headers that keep its pages private and unframed."""
+        path = request.url.path
+        if not (path.startswith(PREFIX + "/") or path == PREFIX or path == "/"):
+            return await call_next(request)  # type: ignore[no-any-return]
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return _page(request.app.state.engine, request).error(
+                413, S("too_large", size=int(length), limit=MAX_BODY_BYTES))
+        response: Response = await call_next(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Content-Security-Policy"] = CSP
+        return response

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -28,6 +29,13 @@ MAX_AGE = 12 * 3600
 class Session:
     grant: Grant
     csrf: str
+    sid: str = ""
+
+
+# Sessions signed out before their cookie expires, by id, with when they would expire: a
+# copy of a signed-out cookie no longer works in this process (a restart forgets the list;
+# the cookie's own age limit still holds).
+_revoked: dict[str, float] = {}
 
 
 def _key(state: EngineState) -> bytes:
@@ -66,13 +74,24 @@ def _cookie(response: Response, request: Request, name: str, value: str) -> None
 
 def start(state: EngineState, request: Request, response: Response, token: str) -> None:
     value = _serializer(state, "session").dumps(
-        {"g": token_digest(state, token.strip()), "c": secrets.token_urlsafe(24)})
+        {"g": token_digest(state, token.strip()), "c": secrets.token_urlsafe(24),
+         "s": secrets.token_urlsafe(12), "t": time.time()})
     _cookie(response, request, COOKIE, value)
     response.delete_cookie(PRE_COOKIE, path="/")
 
 
 def end(response: Response) -> None:
     response.delete_cookie(COOKIE, path="/")
+
+
+def revoke(session: Session) -> None:
+    """Sign-out: the session's cookie stops working even if a copy is kept."""
+    now = time.time()
+    for sid, until in list(_revoked.items()):
+        if until < now:
+            del _revoked[sid]
+    if session.sid:
+        _revoked[session.sid] = now + MAX_AGE
 
 
 def current(state: EngineState, request: Request) -> Session | None:
@@ -87,8 +106,11 @@ def current(state: EngineState, request: Request) -> Session | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("g"), str):
         return None
+    sid = str(data.get("s", ""))
+    if sid in _revoked:
+        return None
     grant = _by_digest(state, data["g"])
-    return None if grant is None else Session(grant, str(data.get("c", "")))
+    return None if grant is None else Session(grant, str(data.get("c", "")), sid)
 
 
 def signin_csrf(state: EngineState, request: Request, response: Response) -> str:
@@ -108,6 +130,29 @@ def signin_csrf_ok(state: EngineState, request: Request, sent: str) -> bool:
     except BadSignature:
         return False
     return isinstance(token, str) and hmac.compare_digest(token, sent)
+
+
+FLASH = "ee_flash"
+
+
+def flash(state: EngineState, request: Request, response: Response, text: str) -> None:
+    """A message for the next page only (what was just recorded): signed, so a link cannot
+    make the page claim something was done."""
+    response.set_cookie(FLASH, _serializer(state, "flash").dumps(text), max_age=60,
+                        httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/")
+
+
+def take_flash(state: EngineState, request: Request, response: Response) -> str:
+    raw = request.cookies.get(FLASH)
+    if not raw:
+        return ""
+    response.delete_cookie(FLASH, path="/")
+    try:
+        text = _serializer(state, "flash").loads(raw, max_age=60)
+    except BadSignature:
+        return ""
+    return text if isinstance(text, str) else ""
 
 
 def csrf_ok(session: Session, sent: str) -> bool:

@@ -189,6 +189,17 @@ EN: dict[str, str] = {
     "not_json": "not JSON: {why} at line {line}",
     "file_too_large": "the file is larger than {size} KB",
     "file_not_text": "the file is not UTF-8 text (a YAML scenario file)",
+    "json_too_deep": "nested too deeply: an event is a few levels of JSON",
+    "results_kinds": "no such file; accepted: result.json, result.csv, result.ics",
+    "form_unreadable": "the form could not be read ({why}); nothing was changed",
+    "too_large": "the request is {size:,} bytes; at most {limit:,} are accepted here, "
+                 "nothing was changed",
+    "method": "this page does not take a {method} request; nothing was changed",
+    "not_text": "expected text, not a file",
+    "controller_filter": "a controller's register shows only its own cases",
+    "case_id_pattern": "letters, digits and . _ : - only, such as MED-2021-134",
+    "email_pattern": "an email address, such as dpo@example.org",
+    "too_long": "at most {n} characters",
     "results_gone": "this simulation's files are no longer kept: run it again",
     "back": "Back to the register",
 }
