@@ -610,6 +610,7 @@ class Machine:
         """The public status, with penalty figures brought up to `now`; changes nothing."""
         pub = self.s.public()
         pub.next_deadline = self.next_deadline()
+        pub.accepted = list(self.accepted())
         self._sanction_now(pub, now)
         return pub
 

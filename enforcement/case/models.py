@@ -563,6 +563,9 @@ class CaseStatus(_Model):
     sanction: SanctionFigures = Field(default_factory=SanctionFigures)
     next_deadline: datetime | None = None
     workflow_id: str = ""
+    accepted: list[str] = Field(default_factory=list, description="the events the case "
+                                "accepts now: its stage's, those accepted at any stage, and "
+                                "those its history allows (a referral's undo, corrections)")
 
 
 class CaseInput(_Input):

@@ -117,7 +117,7 @@ def banner(settings: Settings, api_port: int, embedded: bool,
     api = f"http://{shown}:{api_port}"
     temporal = settings.temporal_address or f"127.0.0.1:{settings.dev_server_port}"
     lines = ["", "Enforcement engine running:",
-             f"  console      {api}/  (sign in with a token below)",
+             f"  console      {api}/  (sign in with a token from the API tokens line)",
              f"  API          {api}",
              f"  API docs     {api}/docs",
              f"  Temporal     {temporal} (namespace {settings.temporal_namespace}, task queue "

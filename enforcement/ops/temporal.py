@@ -446,6 +446,8 @@ async def deliver_event(client: Client, case_id: str, event: Event,
         try:
             status = await case_status(client, case_id)
             stage, procedure = status.stage, status.procedure
+            if status.accepted or status.status != "open":
+                raise EventNotAccepted(str(exc), stage, status.accepted) from None
         except (RPCError, WorkflowQueryFailedError):
             stage, procedure = "closed", ""
         raise EventNotAccepted(str(exc), stage, accepted_events(stage, procedure)) from None

@@ -202,7 +202,9 @@ def test_register_lists_filters_and_pages(browser: Browser, stack: Stack) -> Non
     page.goto("/console/cases")
     page.get_by_label("Next deadline before").fill("2020-13-01")
     page.get_by_role("button", name="Apply filters").click()
-    expect(page.locator(".error-summary")).to_contain_text("due before")
+    # the field's own label, the value and what is accepted
+    expect(page.locator(".error-summary")).to_contain_text(
+        "Next deadline before: '2020-13-01' is not a date; accepted: an ISO date")
     page.context.close()
 
 
@@ -230,6 +232,14 @@ def test_clearview_page_shows_its_deadlines_and_explanations(browser: Browser,
     expect(page.locator("#case-stage")).not_to_have_text("formal notice")
     dates = page.locator("table.timeline tbody tr td:first-child").all_inner_texts()
     assert dates == sorted(dates, key=lambda d: d[:10]) and dates[0].startswith("2020-05-25")
+    # the notice was ignored and the engine referred the case itself: the regulator may
+    # take the referral back or accept compliance after all (the CNIL family's undo), and
+    # correct or withdraw a recorded event (numbered in the timeline)
+    options = page.get_by_label("Event", exact=True).locator("option").all_inner_texts()
+    assert {"referral undone", "compliance accepted", "event corrected",
+            "event withdrawn"} <= set(options)
+    expect(page.locator("table.timeline tr[data-seq='3']")).to_contain_text(
+        "formal notice issued")
     # the register's deliveries: the complainant and the case handler were told
     expect(page.locator("table.notifications")).to_contain_text("complainant")
     with page.expect_download() as dl:
@@ -278,12 +288,27 @@ def test_an_event_is_recorded_and_a_refused_one_changes_nothing(browser: Browser
     assert page.locator("table.timeline tbody tr").count() == rows
     shot(page, "case-event-refused")
 
+    # a correction, from the timeline's own link: the event's number filled in, the
+    # corrected event written as the CLI's file is (YAML)
+    page.goto("/console/cases/ACME-000")
+    page.locator("table.timeline tr[data-seq='2']").get_by_role("link", name="correct 2").click()
+    expect(page.get_by_label("Seq")).to_have_value("2")
+    page.get_by_label("Date", exact=True).fill(TODAY.isoformat())
+    page.get_by_label("Reason").fill("the investigation was on documents")
+    page.get_by_label("Corrected").fill(
+        f"type: investigation_opened\ndate: {TODAY.isoformat()}\nkind: documents")
+    page.get_by_role("button", name="Record the event").click()
+    expect(page.locator("#done")).to_have_text(
+        "Recorded: event_corrected. The case is now at stage investigation.")
+    expect(page.locator("table.timeline")).to_contain_text("kind=documents")
+    rows = page.locator("table.timeline tbody tr").count()
+
     # a malformed field: named, linked from the summary, nothing sent
     page.goto("/console/cases/ACME-000?type=information_requested")
     page.get_by_label("Date", exact=True).fill("26/11/2021")
     page.get_by_role("button", name="Record the event").click()
     summary = page.locator("#error-summary")
-    expect(summary.get_by_role("link", name=re.compile("^date:"))).to_be_visible()
+    expect(summary.get_by_role("link", name=re.compile("^Date:"))).to_be_visible()
     expect(page.locator("#case-stage")).to_have_text("investigation")
     assert page.locator("table.timeline tbody tr").count() == rows
     shot(page, "case-event-invalid")
@@ -302,7 +327,7 @@ def test_a_controller_sees_only_its_cases_and_events(browser: Browser, stack: St
     page.goto(f"/console/cases/{CLEARVIEW}")
     expect(page.locator("#case-stage")).to_have_text("referred")
     options = page.get_by_label("Event", exact=True).locator("option").all_inner_texts()
-    assert options == ["Choose…", "compliance_evidence_submitted"]
+    assert options == ["Choose…", "compliance evidence submitted"]
     # of the register's deliveries, only what was sent to the controller
     parties = page.locator("table.notifications tbody td:nth-child(2)").all_inner_texts()
     assert parties and set(parties) == {"controller"}
@@ -323,14 +348,15 @@ def test_a_controller_sees_only_its_cases_and_events(browser: Browser, stack: St
 def test_open_a_case_from_the_form(browser: Browser, stack: Stack) -> None:
     page = signed_in(browser, stack, REGULATOR)
     page.get_by_role("link", name="Open a case").click()
-    page.get_by_label("Case", exact=True).fill("NEW-1")
+    page.get_by_label("Case id", exact=True).fill("NEW-1")
     page.get_by_label("Controller's name").fill("Example SARL")
     page.get_by_label("Controller's country").fill("France")
     page.get_by_label("Subject").fill("cookies")
     page.get_by_label("Date of the complaint").fill(TODAY.isoformat())
     page.get_by_label("Complainant reference").fill("C-9")
     page.get_by_role("button", name="Open the case").click()
-    expect(page.locator("#error-summary")).to_contain_text("controller country")
+    expect(page.locator("#error-summary")).to_contain_text(
+        "Controller's country: the two-letter country code, such as US or FR")
     shot(page, "open-refused")
     page.get_by_label("Controller's country").fill("FR")
     page.get_by_role("button", name="Open the case").click()

@@ -3,18 +3,19 @@ a form's text read back into that model, with each error on the field it concern
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from enforcement.case.models import EVENT_ADAPTER, EVENT_TYPES, Event, _Event
+from enforcement.case.models import EVENT_ADAPTER, EVENT_TYPES, Day, Event, _Event
 from enforcement.interfaces.api.errors import field_errors
 from enforcement.interfaces.console.strings import S
+from enforcement.simulation.scenarios import ScenarioError, _Doc
 
 Kind = Literal["text", "moment", "number", "checkbox", "select", "lines", "json"]
 
@@ -68,6 +69,17 @@ def _bare(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+def _is_day(annotation: Any) -> bool:
+    bare, _ = _bare(annotation)
+    return bare is Day or (typing.get_origin(bare) is typing.Annotated
+                           and typing.get_args(bare)[0] is date)
+
+
+# The procedure's period a blank `period` stands for (the family's default)
+DEFAULT_PERIODS = {("formal_notice_issued", "period"): "formal_notice_compliance",
+                   ("information_requested", "period"): "information_response"}
+
+
 def _kind(name: str, annotation: Any) -> tuple[Kind, tuple[str, ...]]:
     bare, _ = _bare(annotation)
     origin = typing.get_origin(bare)
@@ -102,9 +114,20 @@ def event_fields(event_type: str) -> list[FormField]:
         if info.is_required() or default is None:
             default = ""
         label = name.removesuffix("_eur").replace("_", " ").capitalize()
+        hint = (info.description or "").replace("`", "")
+        if name == "date":
+            hint = S.date_hint
+        elif _is_day(info.annotation):
+            hint = S.day_hint
+        elif name == "corrected":
+            hint = S.corrected_hint
+        elif (event_type, name) in DEFAULT_PERIODS:
+            hint = S.period_default_hint
+        elif "period" in name and not hint:
+            hint = S.period_hint
         out.append(FormField(
             name=name, label=label + (" (EUR)" if name.endswith("_eur") else ""), kind=kind,
-            required=info.is_required(), hint=info.description or "", options=options,
+            required=info.is_required(), hint=hint, options=options,
             default="" if isinstance(default, bool | list) else str(default)))
     return out
 
@@ -129,12 +152,13 @@ def read_event(event_type: str, form: Mapping[str, Any]) -> tuple[Event | None, 
         elif f.kind == "lines":
             data[f.name] = [line.strip() for line in str(value).splitlines() if line.strip()]
         elif f.kind == "json":
+            # YAML (as the CLI's file) or JSON, read by the scenario loader: bounded in size
+            # and depth, with the line of a mistake
             try:
-                data[f.name] = json.loads(str(value))
-            except json.JSONDecodeError as exc:
-                errors.add(f.name, S("not_json", why=exc.msg, line=exc.lineno))
-            except RecursionError:
-                errors.add(f.name, S.json_too_deep)
+                data[f.name] = _Doc(f.name, str(value)).data
+            except ScenarioError as exc:
+                errors.add(f.name, str(exc).replace(f"{f.name}:", S.line_prefix).replace(
+                    "a scenario is accepted", "an event is accepted"))
         else:
             data[f.name] = value
     if errors:

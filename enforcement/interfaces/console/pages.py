@@ -81,9 +81,31 @@ SOON_DAYS = 7
 SORTS = {"deadline": "sort_deadline", "case": "sort_case", "stage": "sort_stage",
          "opened": "sort_opened"}
 
+def procedure_options() -> list[tuple[str, str]]:
+    """The procedures as a person picks them: the default first, each with its title."""
+    procs = all_procedures()
+    names = sorted(procs, key=lambda n: (n != DEFAULT_PROCEDURE, n))
+    return [(n, f"{procs[n].title} ({n})") for n in names]
+
+
+def human(name: str) -> str:
+    """A code as words: investigation_opened -> investigation opened."""
+    return name.replace("_", " ")
+
+
 _env = Environment(loader=FileSystemLoader(HERE / "templates"),
                    autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
 templates = Jinja2Templates(env=_env)
+_env.filters["human"] = human
+DEFAULT_PROCEDURE = "fr-cnil"
+FIELD_LABELS = {"token": EN["token"], "case_id": EN["case_id_label"],
+                "controller_name": EN["controller_name"],
+                "controller_country": EN["controller_country"],
+                "controller_email": EN["controller_email"], "turnover": EN["turnover"],
+                "complaint_date": EN["complaint_date"],
+                "complainant_ref": EN["complainant_ref"], "due_before": EN["due_before"],
+                "start": EN["start"], "type": EN["event_type"], "file": "Scenario file",
+                "shipped": EN["shipped"]}
 
 
 @dataclass
@@ -101,6 +123,7 @@ class Page:
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         g = self.session.grant if self.session else None
+        context["labels"] = {**FIELD_LABELS, **context.get("labels", {})}
         return templates.TemplateResponse(self.request, template, {
             "S": S, "grant": g, "csrf": self.session.csrf if self.session else "",
             "who": (g.name or g.controller or g.role) if g else "",
@@ -213,11 +236,13 @@ async def sign_in(request: Request) -> Response:
     errors = FormErrors()
     if not sessions.signin_csrf_ok(state, request, str(form.get("csrf", ""))):
         errors.add("", S.csrf_failed)
-    token = str(form.get("token", "")).strip()
+    token = str(form.get("token", "")).strip().removeprefix("Bearer ").strip()
     grant = None
     if not errors:
         if not token:
             errors.add("token", S.token_missing)
+        elif len(token) < 16:
+            errors.add("token", S("token_short", n=len(token)))
         elif (grant := sessions.grant_of(state, token)) is None:
             errors.add("token", S.token_unknown)
     if errors or grant is None:
@@ -373,7 +398,8 @@ async def cases_page(page: Page) -> Response:
 
     return page.render(
         "cases.html", status=422 if errors else 200, rows=rows, filters=filters,
-        errors=errors, stages=ALL_STAGES, procedures=list(all_procedures()),
+        errors=errors, stage_options=[(st, human(st)) for st in ALL_STAGES],
+        procedures=procedure_options(),
         sort_options=[(k, EN[v]) for k, v in SORTS.items()], page_no=page_no,
         pages=pages, count=len(ordered), unkeyed=unkeyed,
         unread=unread, prev_link=link(page_no - 1) if page_no > 1 else "",
@@ -397,7 +423,9 @@ def allowed_events(grant: Grant, status: CaseStatus) -> list[str]:
     it): none for a viewer or a case that is not open; a controller's own events only."""
     if grant.role == "viewer" or status.status != "open":
         return []
-    accepted = accepted_events(status.stage, status.procedure)
+    # the case's own list (its history can add a referral's undo); a worker older than the
+    # list answers without it: then the stage's
+    accepted = status.accepted or accepted_events(status.stage, status.procedure)
     if grant.role == "controller":
         return [e for e in accepted if e in CONTROLLER_EVENTS]
     return accepted
@@ -418,7 +446,8 @@ async def _case_context(page: Page, status: CaseStatus) -> dict[str, Any]:
     return {"case": status, "currency": proc.currency if proc else "",
             "timeline": sorted(status.timeline, key=lambda t: t.date[:10]),
             "notes": notes, "hooks": hooks, "unread": unread,
-            "choices": allowed_events(page.grant, status)}
+            "choices": (choices := allowed_events(page.grant, status)),
+            "choice_options": [(e, human(e)) for e in choices]}
 
 
 def _money(amount: int | None, currency: str) -> str:
@@ -443,12 +472,15 @@ async def case_page(page: Page, case_id: str, chosen: str = "", values: dict[str
     chosen = chosen or page.request.query_params.get("type", "")
     if chosen not in ctx["choices"]:
         chosen = ""
+    if values is None and page.request.query_params.get("seq", "").isdigit():
+        values = {"seq": page.request.query_params["seq"]}
     holder = Response()
     done = sessions.take_flash(page.state, page.request, holder) if status_code == 200 else ""
     out = page.render(
         "case.html", status=status_code, **ctx, chosen=chosen,
         fields=event_fields(chosen) if chosen else [], values=values or {},
-        errors=errors or FormErrors(), refusal=refusal, done=done)
+        errors=errors or FormErrors(), refusal=refusal, done=done,
+        labels={f.name: f.label for f in event_fields(chosen)} if chosen else {})
     return _with_cookie(out, holder)
 
 
@@ -523,6 +555,8 @@ def _human(name: str, message: str) -> str:
     if "should match pattern" in message:
         return S.case_id_pattern if name == "case_id" else \
             S.email_pattern if name == "controller_email" else message
+    if name == "controller_country":
+        return S.country_code
     return message
 
 
@@ -580,7 +614,7 @@ async def open_form(page: Page) -> Response:
     if (refused := _regulator_only(page)) is not None:
         return refused
     return page.render("open.html", values={"procedure": "fr-cnil"}, errors=FormErrors(),
-                       procedures=list(all_procedures()))
+                       procedures=procedure_options())
 
 
 async def open_case(page: Page) -> Response:
@@ -607,9 +641,11 @@ async def open_case(page: Page) -> Response:
             errors.add(_opening_field(str(exc)), str(exc))
     if errors or case is None:
         return page.render("open.html", status=422, values=form, errors=errors,
-                           procedures=list(all_procedures()))
+                           procedures=procedure_options())
     log.info("console case opened", case_id=case.case_id, by=page.grant.name or "regulator")
-    return RedirectResponse(f"{PREFIX}/cases/{case.case_id}", 303)
+    response = RedirectResponse(f"{PREFIX}/cases/{case.case_id}#done", 303)
+    sessions.flash(page.state, page.request, response, S("opened_ok", case_id=case.case_id))
+    return response
 
 
 # --- the calculator, the procedures ----------------------------------------------------------
@@ -625,7 +661,7 @@ async def deadline_page(page: Page) -> Response:
         except InvalidInput as exc:
             errors.add(exc.field.removeprefix("query."), exc.reason)
     return page.render("deadline.html", status=422 if errors else 200, values=values,
-                       errors=errors, answer=answer, procedures=list(all_procedures()))
+                       errors=errors, answer=answer, procedures=procedure_options())
 
 
 def procedure_view(name: str) -> dict[str, Any]:

@@ -28,7 +28,9 @@ EN: dict[str, str] = {
     "sign_in_intro": "Sign in with the API token you were given. Your role (regulator, "
                      "controller or viewer) decides what you can see and do, as in the API.",
     "token": "API token",
-    "token_hint": "At least 16 characters; `make run` prints the local tokens.",
+    "token_hint": "At least 16 characters. On a local engine started with make run, the "
+                  "tokens are in the files var/tokens/regulator, controller and viewer.",
+    "token_short": "A token has at least 16 characters; this one has {n}.",
     "token_unknown": "This token is not known to the engine: check it, or ask for one.",
     "token_missing": "Enter your API token.",
     "signed_out": "You are signed out.",
@@ -67,7 +69,9 @@ EN: dict[str, str] = {
     "days_over_n": "{n} days overdue",
     "due_today": "due today",
     "no_cases": "No case matches these filters.",
+    "no_cases_yet": "There is no case yet.",
     "page_of": "Page {page} of {pages} ({count} cases)",
+    "page_of_1": "Page 1 of 1 (1 case)",
     "previous": "Previous page",
     "next": "Next page",
     "unkeyed": "{n} cases were opened without a controller key and cannot be listed for a "
@@ -111,7 +115,8 @@ EN: dict[str, str] = {
     "party": "Party",
     "channel": "Channel",
     "webhook_receiver": "Receiver",
-    "no_deliveries": "Nothing has been sent for this case yet.",
+    "no_deliveries": "Nothing is recorded for this case yet: messages appear here as the "
+                     "worker sends them.",
     "calendar": "Download the deadlines as a calendar file (.ics)",
     "record_event": "Record an event",
     "record_intro": "The case checks the event before anything changes: a refused event "
@@ -124,14 +129,31 @@ EN: dict[str, str] = {
     "refused": "The case refused this event; nothing was changed.",
     "refused_stage": "Stage: {stage}. Accepted now: {accepted}.",
     "list_hint": "One per line",
-    "json_hint": "The corrected event as JSON, for example {example}",
-    "date_hint": "YYYY-MM-DD, or a date-time with its offset (2022-10-20T18:00+02:00)",
+    "date_hint": "The date it happened: YYYY-MM-DD (taken as noon in the procedure's time "
+                 "zone), or a date-time with its offset (2022-10-20T18:00+02:00)",
+    "day_hint": "A date, YYYY-MM-DD",
+    "period_hint": "Such as '2 months', '15 days' or '72 hours'",
+    "period_default_hint": "Such as '2 months'. Left blank: the procedure's default period "
+                           "(see Procedures; the engine says which it used)",
+    "corrected_hint": "The event as it should have been recorded, in YAML or JSON: its type "
+                      "and date and its other fields, one per line, such as "
+                      "type: formal_notice_issued / date: 2021-11-26 / period: 2 months",
+    "line_prefix": "line ",
+    "correct": "correct",
+    "withdraw": "withdraw",
+    "seq": "#",
+    "history": "Changed by a late record",
+    "was": "was {status}, now {to}: {reason} (recorded {at}{by})",
     "no_events_for_role": "Your role cannot record any event on this case now.",
     # open a case
     "open_title": "Open a case",
     "open_intro": "Complaint intake: who the case concerns, under which procedure, and the "
                   "complaint that opens it.",
     "controller_name": "Controller's name",
+    "case_id_label": "Case id",
+    "case_id_hint": "Your reference for the case, such as MED-2021-134: letters, digits and "
+                    ". _ : - only",
+    "country_code": "the two-letter country code, such as US or FR",
     "controller_country": "Controller's country",
     "controller_country_hint": "Two letters, ISO 3166 (FR, US, GB)",
     "controller_email": "Controller's email",
@@ -147,7 +169,6 @@ EN: dict[str, str] = {
                       "explained sentence by sentence.",
     "start": "Triggering event",
     "start_hint": "A date (2022-07-14) or a date-time with its offset",
-    "period_hint": "'2 months', '15 days', '72 hours', ...",
     "compute": "Compute",
     "due_on": "Due on {due}",
     "expires_at": "Expires at {at}",
@@ -186,10 +207,8 @@ EN: dict[str, str] = {
     "unknown_value": "unknown {what} {value!r}; accepted: {accepted}",
     "controller_only": "a controller may send only {events}; {event} is the authority's",
     "whole_number": "expected a whole number, got {value!r}",
-    "not_json": "not JSON: {why} at line {line}",
     "file_too_large": "the file is larger than {size} KB",
     "file_not_text": "the file is not UTF-8 text (a YAML scenario file)",
-    "json_too_deep": "nested too deeply: an event is a few levels of JSON",
     "results_kinds": "no such file; accepted: result.json, result.csv, result.ics",
     "form_unreadable": "the form could not be read ({why}); nothing was changed",
     "too_large": "the request is {size:,} bytes; at most {limit:,} are accepted here, "
