@@ -181,9 +181,16 @@ def assert_same(sims: list[SimCase], mine: list[dict[str, Any]],
     for sim, a, b in zip(sims, mine, theirs, strict=True):
         if a != b:
             fields = [k for k in b if a.get(k) != b[k]]
+            first = ""
+            for k in fields:  # the first entry that differs, whole (for a flaky run)
+                if isinstance(b[k], list):
+                    pairs = list(zip(a.get(k) or [], b[k], strict=False))
+                    x, y = next(((x, y) for x, y in pairs if x != y), (a.get(k), b[k]))
+                    first += f"\n  first {k} entry differing: local {x!r} temporal {y!r}" \
+                        f" (lengths {len(a.get(k) or [])} and {len(b[k])})"
             differing.append(f"{describe(sim)}\n  differs in {fields}: local "
                              f"{[a.get(k) for k in fields]!r:.600} temporal "
-                             f"{[b[k] for k in fields]!r:.600}")
+                             f"{[b[k] for k in fields]!r:.600}{first}")
     assert not differing, f"{len(differing)} of {len(sims)} runs differ; the first:\n" + \
         differing[0]
 
