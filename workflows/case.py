@@ -166,6 +166,10 @@ class CaseStart(BaseModel):
                                        "wake-up then reads the instant it was set for, so "
                                        "a simulated timeline carries no trace of how long "
                                        "the server took to run each task")
+    ends_at: datetime | None = Field(default=None, description="simulation only: the end of "
+                                     "the simulated time (case clock); the case sets no "
+                                     "wake-up past it, so a case simulated beside longer ones "
+                                     "stays at its own horizon")
 
 
 class SanctionStart(BaseModel):
@@ -180,6 +184,7 @@ class SanctionStart(BaseModel):
     script: list[ScriptedEvent] = Field(default_factory=list)
     controller_key: str | None = None
     starts_at: datetime | None = None
+    ends_at: datetime | None = None
 
 
 class _CaseRunner:
@@ -207,6 +212,7 @@ class _CaseRunner:
         self.deliver = True
         self.record = True
         self.script: list[ScriptedEvent] = []  # still to apply, by instant
+        self.ends_at: datetime | None = None  # a simulation's end: no wake-up past it
         self.amendable = False  # workflow.patched(AMENDABLE), asked once at the start
         self.scoped_ids = False  # workflow.patched(SCOPED_IDS), asked once at the start
 
@@ -222,6 +228,7 @@ class _CaseRunner:
         self.deliver = start.deliver
         self.record = start.record
         self.script = sorted(start.script, key=lambda x: x.at)
+        self.ends_at = start.ends_at
 
     def now(self) -> datetime:
         """The case's clock: the workflow's, shifted in simulations of past timelines (and
@@ -444,6 +451,8 @@ class _CaseRunner:
         wake = m.next_wake()
         if self.script and not self._moving():
             wake = self.script[0].at if wake is None else min(wake, self.script[0].at)
+        if wake is not None and self.ends_at is not None and wake > self.ends_at:
+            wake = None  # past the simulation's end: only an event can wake the case
         if wake is None:
             await workflow.wait_condition(lambda: self.dirty)
         else:
@@ -581,7 +590,8 @@ class EnforcementCase(_CaseRunner):
                               controller_key=start.controller_key,
                               deliver=start.deliver, record=start.record,
                               script=script,
-                              starts_at=self.now() if self.exact else None),
+                              starts_at=self.now() if self.exact else None,
+                              ends_at=self.ends_at),
                 id=child_id)
             self.forward_to = child_id
             self.script = []  # the child plays the rest

@@ -89,7 +89,7 @@ async def _start(client: Client, task_queue: str, sim: SimCase, end_server: date
         EnforcementCase.run,
         CaseStart(case=case, procedure=proc, search_attributes=False,
                   clock_offset_seconds=offset, deliver=effects.deliver,
-                  record=effects.record, script=script, starts_at=begin),
+                  record=effects.record, script=script, starts_at=begin, ends_at=end),
         id=case.case_id, task_queue=task_queue)
     return _Started(sim, handle, after)
 
@@ -148,6 +148,17 @@ async def run_cases(env: WorkflowEnvironment, task_queue: str, cases: list[SimCa
     for i, sim in enumerate(cases):
         started.append(await _start(client, task_queue, sim, end_server, f"{prefix}{i}-"
                                     if len(cases) > 1 else prefix, effects))
+    gate = asyncio.Semaphore(QUERY_CONCURRENCY)
+
+    async def taken_up(s: _Started) -> None:
+        async with gate:
+            await s.handle.query("status", StatusRequest(), result_type=CaseView)
+
+    # Every case takes its first step, which sets its clock (`starts_at` against the
+    # workflow's now), before virtual time moves: a case whose first task ran after the
+    # server had skipped ahead had its whole timeline shifted later, and the simulation
+    # ended before its last events (seen with a few hundred cases on a busy machine).
+    await asyncio.gather(*(taken_up(s) for s in started))
     done = timedelta(0)
     while done < longest:
         step = min(STEP, longest - done)
@@ -155,8 +166,6 @@ async def run_cases(env: WorkflowEnvironment, task_queue: str, cases: list[SimCa
         done += step
         if progress is not None:
             progress(done / longest)
-    gate = asyncio.Semaphore(QUERY_CONCURRENCY)
-
     async def read(s: _Started) -> SimOutcome:
         async with gate:
             return await _read(client, s)

@@ -325,3 +325,23 @@ def test_a_batch_sharing_its_common_start_gives_what_temporal_gives() -> None:
     theirs = objects(sims, plan_list, asyncio.run(on_temporal(sims)))
     assert len(theirs) == 50  # 25 drawn runs of each
     assert_same(sims, mine, theirs)
+
+
+def test_a_short_case_beside_a_long_one_stays_at_its_own_horizon() -> None:
+    """Simulated together on Temporal, every case runs as long as the longest: a short one
+    must still stop at its own horizon. Complaint Mon 2022-01-10, horizon 2022-01-20: the
+    complainant-progress period (3 months) ends Sun 2022-04-10, rolled to Mon 2022-04-11
+    (CPC art. 642); at the horizon it is pending, as the in-process engine says (before,
+    the Temporal run went on for years past it and called it missed)."""
+    long_sim, long_plan = shipped()[0]  # Clearview: about three and a half years
+    short = SimCase(CaseInput(case_id="SHORT", procedure="fr-cnil",
+                              controller=Controller(name="Short SA", country="FR")),
+                    [_event("complaint_received", dict(CNIL_STEPS)["complaint_received"],
+                            date(2022, 1, 10), 0)], date(2022, 1, 20), {})
+    sims, plans = [long_sim, short], [long_plan, _plan_of(short)]
+    theirs = objects(sims, plans, asyncio.run(on_temporal(sims)))
+    mine = objects(sims, plans, local.run_cases(sims))
+    for out in (theirs[1], mine[1]):
+        assert [(d["name"], d["due"], d["status"]) for d in out["deadlines"]] == [
+            ("complainant_progress", "2022-04-11", "pending")]
+    assert_same(sims, mine, theirs)
