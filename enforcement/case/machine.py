@@ -82,6 +82,9 @@ class IdUse(BaseModel):
 class CaseState(CaseStatus):
     """The workflow's whole state: the public status plus what the machine needs to go on."""
 
+    # derived when the status is asked for (Machine.status), never kept in the state
+    accepted: list[str] = Field(default_factory=list, exclude=True)
+
     complainant_ref: str | None = None
     complainant_email: str | None = None
     complainant_language: str = "fr"

@@ -78,8 +78,9 @@ class ScenarioError(ValueError):
 class _Doc:
     """The plain data of a YAML file and the line (1-based) of every value and key in it."""
 
-    def __init__(self, name: str, text: str) -> None:
+    def __init__(self, name: str, text: str, what: str = "a scenario") -> None:
         self.name = name
+        self.what = what  # what the file holds, for the size and depth messages
         self.lines: dict[PathKey, int] = {}
         self.key_lines: dict[PathKey, int] = {}
         self.problems: list[tuple[int, str]] = []
@@ -94,20 +95,20 @@ class _Doc:
         except yaml.YAMLError as exc:
             raise ScenarioError([f"{name}:1: not valid YAML: {exc}"]) from None
         except RecursionError:
-            raise ScenarioError([f"{name}:1: nested more than {MAX_DEPTH} levels deep; a "
-                                 "scenario is accepted up to that depth"]) from None
+            raise ScenarioError([f"{name}:1: nested more than {MAX_DEPTH} levels deep; "
+                                 f"{what} is accepted up to that depth"]) from None
         self.data: Any = None if node is None else self._build(node, ())
 
     def _build(self, node: yaml.Node, path: PathKey) -> Any:
         self.lines[path] = node.start_mark.line + 1
         if len(path) > MAX_DEPTH:
             raise ScenarioError([f"{self.name}:{node.start_mark.line + 1}: nested more than "
-                                 f"{MAX_DEPTH} levels deep; a scenario is accepted up to "
-                                 "that depth"])
+                                 f"{MAX_DEPTH} levels deep; {self.what} is accepted up "
+                                 "to that depth"])
         if len(self.lines) > MAX_VALUES:
             raise ScenarioError([f"{self.name}:{node.start_mark.line + 1}: more than "
-                                 f"{MAX_VALUES:,} values once its aliases are expanded; a "
-                                 f"scenario is accepted up to that size"])
+                                 f"{MAX_VALUES:,} values once its aliases are expanded; "
+                                 f"{self.what} is accepted up to that size"])
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -432,6 +433,12 @@ def read_file(path: Path | str) -> tuple[str, str]:
         return p.read_text(encoding="utf-8"), p.name
     except OSError as exc:
         raise ScenarioError([f"{p}: cannot read: {exc.strerror}"]) from None
+
+
+def read_yaml(text: str, name: str, what: str) -> Any:
+    """The plain data of a small YAML (or JSON) text, bounded as a scenario file is (values
+    once aliases are expanded, depth); ScenarioError with the line of what is wrong."""
+    return _Doc(name, text, what).data
 
 
 def load_scenario(path: Path | str) -> Scenario:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from enforcement.case.models import EVENT_ADAPTER, EVENT_TYPES, Day, Event, _Event
 from enforcement.interfaces.api.errors import field_errors
 from enforcement.interfaces.console.strings import S
-from enforcement.simulation.scenarios import ScenarioError, _Doc
+from enforcement.simulation.scenarios import ScenarioError, read_yaml
 
 Kind = Literal["text", "moment", "number", "checkbox", "select", "lines", "json"]
 
@@ -155,10 +155,9 @@ def read_event(event_type: str, form: Mapping[str, Any]) -> tuple[Event | None, 
             # YAML (as the CLI's file) or JSON, read by the scenario loader: bounded in size
             # and depth, with the line of a mistake
             try:
-                data[f.name] = _Doc(f.name, str(value)).data
+                data[f.name] = read_yaml(str(value), f.name, "an event")
             except ScenarioError as exc:
-                errors.add(f.name, str(exc).replace(f"{f.name}:", S.line_prefix).replace(
-                    "a scenario is accepted", "an event is accepted"))
+                errors.add(f.name, str(exc).replace(f"{f.name}:", S.line_prefix))
         else:
             data[f.name] = value
     if errors:

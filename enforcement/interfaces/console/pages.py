@@ -474,13 +474,13 @@ async def case_page(page: Page, case_id: str, chosen: str = "", values: dict[str
         chosen = ""
     if values is None and page.request.query_params.get("seq", "").isdigit():
         values = {"seq": page.request.query_params["seq"]}
+    fields = event_fields(chosen) if chosen else []
     holder = Response()
     done = sessions.take_flash(page.state, page.request, holder) if status_code == 200 else ""
     out = page.render(
         "case.html", status=status_code, **ctx, chosen=chosen,
-        fields=event_fields(chosen) if chosen else [], values=values or {},
-        errors=errors or FormErrors(), refusal=refusal, done=done,
-        labels={f.name: f.label for f in event_fields(chosen)} if chosen else {})
+        fields=fields, values=values or {}, errors=errors or FormErrors(), refusal=refusal,
+        done=done, labels={f.name: f.label for f in fields})
     return _with_cookie(out, holder)
 
 
@@ -898,8 +898,6 @@ def install(app: FastAPI) -> None:
         return await answer if inspect.isawaitable(answer) else answer
 
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(404, http_error)
-    app.add_exception_handler(405, http_error)
 
     @app.middleware("http")
     async def console_frame(request: Request, call_next: Any) -> Response:
